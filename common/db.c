@@ -1,0 +1,216 @@
+/* Opening and migrating state.db. See db.h.
+ *
+ * Migrations run in one BEGIN IMMEDIATE transaction so that two daemons starting at once do not both
+ * migrate: the second waits on the lock (busy_timeout), then sees the new user_version and does nothing.
+ * A non-database file is detected by reading the schema (SQLite reports SQLITE_NOTADB on first access, not
+ * at open). */
+#include "db.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <sys/stat.h>
+
+#include "schema.h"
+
+unsigned db_schema_version(void) {
+        return schema_n_migrations;
+}
+
+int db_errno(int rc) {
+        switch (rc & 0xff) {
+        case SQLITE_OK:
+        case SQLITE_ROW:
+        case SQLITE_DONE:
+                return 0;
+        case SQLITE_BUSY:
+        case SQLITE_LOCKED:
+                return -EBUSY;
+        case SQLITE_NOMEM:
+                return -ENOMEM;
+        case SQLITE_READONLY:
+                return -EROFS;
+        case SQLITE_FULL:
+                return -ENOSPC;
+        case SQLITE_CANTOPEN:
+                return -ENOENT;
+        case SQLITE_PERM:
+        case SQLITE_AUTH:
+                return -EACCES;
+        case SQLITE_NOTADB:
+        case SQLITE_CORRUPT:
+                return -EBADMSG;
+        case SQLITE_CONSTRAINT:
+                return -EEXIST;
+        case SQLITE_TOOBIG:
+                return -E2BIG;
+        default:
+                return -EIO;
+        }
+}
+
+static void set_error(char **ret_error, const char *fmt, ...) _printf_(2, 3);
+static void set_error(char **ret_error, const char *fmt, ...) {
+        va_list ap;
+
+        if (!ret_error)
+                return;
+        va_start(ap, fmt);
+        if (vasprintf(ret_error, fmt, ap) < 0)
+                *ret_error = NULL;
+        va_end(ap);
+}
+
+int db_exec(sqlite3 *db, const char *sql) {
+        return db_errno(sqlite3_exec(db, sql, NULL, NULL, NULL));
+}
+
+int db_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **ret) {
+        return db_errno(sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, ret, NULL));
+}
+
+int db_begin(sqlite3 *db) {
+        return db_exec(db, "BEGIN IMMEDIATE");
+}
+
+int db_commit(sqlite3 *db) {
+        return db_exec(db, "COMMIT");
+}
+
+void db_rollback(sqlite3 *db) {
+        if (!sqlite3_get_autocommit(db))
+                (void) sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static int read_user_version(sqlite3 *db, unsigned *ret) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int rc;
+
+        rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return db_errno(rc);
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+                return db_errno(rc) ?: -EIO;
+        *ret = (unsigned) sqlite3_column_int(st, 0);
+        return 0;
+}
+
+static int migrate(sqlite3 *db, const char *path, char **ret_error) {
+        unsigned v;
+        int r;
+
+        r = db_begin(db);
+        if (r < 0) {
+                set_error(ret_error, "%s: cannot lock the database for migration: %s", path, sqlite3_errmsg(db));
+                return r;
+        }
+        r = read_user_version(db, &v);
+        if (r < 0) {
+                set_error(ret_error, "%s: %s", path, sqlite3_errmsg(db));
+                db_rollback(db);
+                return r;
+        }
+        if (v > schema_n_migrations) {
+                set_error(ret_error,
+                          "%s: database schema version %u is newer than this binary's (%u); refusing to touch it "
+                          "(upgrade procsync or point --state-dir elsewhere)",
+                          path, v, schema_n_migrations);
+                db_rollback(db);
+                return -EPROTO;
+        }
+        for (; v < schema_n_migrations; v++) {
+                char pragma[64];
+
+                r = db_exec(db, schema_migrations[v]);
+                if (r >= 0) {
+                        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %u", v + 1);
+                        r = db_exec(db, pragma);
+                }
+                if (r < 0) {
+                        set_error(ret_error, "%s: migration %03u failed: %s", path, v + 1, sqlite3_errmsg(db));
+                        db_rollback(db);
+                        return r;
+                }
+        }
+        r = db_commit(db);
+        if (r < 0) {
+                set_error(ret_error, "%s: cannot commit migration: %s", path, sqlite3_errmsg(db));
+                db_rollback(db);
+        }
+        return r;
+}
+
+int db_open_path(const char *path, DbOpenFlags flags, sqlite3 **ret, char **ret_error) {
+        _cleanup_db_ sqlite3 *db = NULL;
+        bool ro = flags & DB_READ_ONLY;
+        unsigned v = 0;
+        int rc, r;
+
+        rc = sqlite3_open_v2(path, &db,
+                             (ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                                     SQLITE_OPEN_NOMUTEX,
+                             NULL);
+        if (rc != SQLITE_OK) {
+                set_error(ret_error, "%s: cannot open database: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+                return db_errno(rc) ?: -EIO;
+        }
+        (void) sqlite3_extended_result_codes(db, 1);
+        (void) sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
+
+        /* The first real read: fails with SQLITE_NOTADB on a file that is not a database. */
+        r = read_user_version(db, &v);
+        if (r < 0) {
+                set_error(ret_error, "%s: not a usable SQLite database (%s); not touching it", path,
+                          sqlite3_errmsg(db));
+                return r == -EBADMSG ? r : -EBADMSG;
+        }
+
+        if (!ro) {
+                r = db_exec(db, "PRAGMA journal_mode = WAL");
+                if (r < 0) {
+                        set_error(ret_error, "%s: cannot enable WAL: %s", path, sqlite3_errmsg(db));
+                        return r;
+                }
+                (void) db_exec(db, "PRAGMA synchronous = NORMAL");
+        }
+        r = db_exec(db, "PRAGMA foreign_keys = ON");
+        if (r < 0) {
+                set_error(ret_error, "%s: %s", path, sqlite3_errmsg(db));
+                return r;
+        }
+
+        if (ro) {
+                if (v > schema_n_migrations) {
+                        set_error(ret_error, "%s: database schema version %u is newer than this binary's (%u)",
+                                  path, v, schema_n_migrations);
+                        return -EPROTO;
+                }
+                if (v < schema_n_migrations) {
+                        set_error(ret_error,
+                                  "%s: database schema version %u is older than this binary's (%u); start the "
+                                  "daemons once to migrate it",
+                                  path, v, schema_n_migrations);
+                        return -EPROTO;
+                }
+        } else {
+                r = migrate(db, path, ret_error);
+                if (r < 0)
+                        return r;
+        }
+
+        *ret = TAKE_PTR(db);
+        return 0;
+}
+
+int db_open(const char *state_dir, DbOpenFlags flags, sqlite3 **ret, char **ret_error) {
+        _cleanup_free_ char *path = NULL;
+
+        if (asprintf(&path, "%s/%s", state_dir, DB_FILENAME) < 0)
+                return -ENOMEM;
+        if (!(flags & DB_READ_ONLY) && mkdir(state_dir, 0755) < 0 && errno != EEXIST) {
+                int r = negative_errno();
+                set_error(ret_error, "%s: cannot create state directory: %m", state_dir);
+                return r;
+        }
+        return db_open_path(path, flags, ret, ret_error);
+}

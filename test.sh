@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Builds procsync with AddressSanitizer + UndefinedBehaviorSanitizer into build/ and runs every test.
+# Installs the Debian packages it needs first. Tests that need root or a kernel feature skip (77) without.
+set -euo pipefail
+cd "$(dirname "$0")"
+. .ci/deps.sh
+procsync_install_deps
+
+# Debian's python3-grpcio lives in /usr/lib/python3/dist-packages: the tests use /usr/bin/python3.
+if [ ! -f build/build.ninja ]; then
+        meson setup build -Db_sanitize=address,undefined -Db_lundef=false
+fi
+ninja -C build
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:strict_string_checks=1"
+export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
+export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
+
+rc=0
+meson test -C build --print-errorlogs --num-processes 2 "$@" || rc=$?
+exit $rc
