@@ -192,3 +192,13 @@ CREATE VIEW daemons AS
         UNION ALL
         SELECT 'exporter', pid, pid_start_ticks, started_at, last_cycle_at, last_cycle_ms, generation,
                config_path, config_ok, config_error, last_error, stats FROM export_daemon;
+
+-- Per-socket gpids from a DeepFlow server's GPIDSync answer: the local process's and the far side's.
+CREATE TABLE export_socket_gpids (
+        sink TEXT NOT NULL,
+        netns_inode INTEGER NOT NULL,
+        inode INTEGER NOT NULL,
+        local_gpid INTEGER NOT NULL,
+        remote_gpid INTEGER NOT NULL,
+        PRIMARY KEY (sink, netns_inode, inode)
+) WITHOUT ROWID;
