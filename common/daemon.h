@@ -99,12 +99,14 @@ typedef struct Daemon {
         int inotify_fd;
         usec_t watchdog_usec; /* 0: no watchdog */
         usec_t watchdog_last; /* CLOCK_MONOTONIC of the last WATCHDOG=1 */
+        bool ready;           /* READY=1 was sent: daemon_free() sends STOPPING=1 */
+        bool config_failed;   /* the last reload failed: STATUS= says so until one succeeds */
 } Daemon;
 
 /* Start-up, in this order:
- *   1. config_load(args->config_path): diagnostics (errors and warnings, with FILE:LINE:COL) go to *diags,
- *      which the caller prints either way and releases with config_diags_done(). An invalid config fails
- *      (-EINVAL): a daemon never starts on an invalid file.
+ *   1. config_load(args->config_path): diagnostics (errors and warnings, with FILE:LINE:COL) go to *diags
+ *      (may be NULL), which the caller prints either way and releases with config_diags_done(). An invalid
+ *      config fails (-EINVAL; *ret_error sums up the errors): a daemon never starts on an invalid file.
  *   2. state dir: args->state_dir, else config->state_dir.
  *   3. blocks SIGHUP, SIGTERM and SIGINT (pthread_sigmask, so threads created later inherit it; children
  *      that exec must unblock them) and creates a signalfd for them;
@@ -143,12 +145,12 @@ typedef enum DaemonEvent {
 const char *daemon_event_to_string(DaemonEvent e);
 
 /* Waits at most `timeout` (relative, CLOCK_MONOTONIC; USEC_INFINITY: no timeout; 0: only collects what
- * is already pending) for the first event. When several are pending it returns the most important one:
- * TERMINATE, then RELOAD, then DB_CHANGED; an event returned is consumed (a TERMINATE pending together
- * with a RELOAD is returned first and the RELOAD dropped; a RELOAD returned first leaves a TERMINATE
- * pending for the next call). While it waits it sends WATCHDOG=1 every half watchdog interval, so a
- * daemon waiting on a long timer is never killed. Returns 0 and writes *ret; -errno on a failing
- * poll/read (EINTR is retried). */
+ * is already pending) for the first event. Everything pending is collected at once and the most
+ * important event returned: TERMINATE, then RELOAD, then DB_CHANGED, then TIMEOUT; the others collected
+ * with it are dropped (a RELOAD or DB_CHANGED does not matter once TERMINATE is known; a DB_CHANGED
+ * dropped for a RELOAD is covered because the caller runs a cycle after reloading). While it waits it
+ * sends WATCHDOG=1 every half watchdog interval, so a daemon waiting on a long timer is never killed.
+ * Returns 0 and writes *ret; -errno on a failing poll/read (EINTR is retried). */
 int daemon_wait(Daemon *d, usec_t timeout, DaemonEvent *ret);
 
 /* Sends WATCHDOG=1 if half the watchdog interval has passed since the last one (no-op without a
@@ -160,8 +162,10 @@ void daemon_keepalive(Daemon *d);
  * heartbeat row gets config_ok = 0 and config_error = the errors' text ("FILE:LINE:COL: message", joined
  * by "; "); returns the error (-EINVAL for an invalid file). On success the new config replaces
  * d->config (the caller re-reads what it uses from it; the state dir and database never change on
- * reload) and the row gets config_ok = 1, config_error = NULL, the new config_path. Sends RELOADING=1
- * first and READY=1 after, as systemd expects around a reload. */
+ * reload) and the row gets config_ok = 1, config_error = NULL, the new config_path; if only that
+ * database update fails, the new config is active all the same and the database error is returned with
+ * *ret_error saying so. Sends RELOADING=1 first and READY=1 after, as systemd expects around a reload.
+ * *diags is replaced (it may hold the previous call's items; it is released first). */
 int daemon_reload(Daemon *d, ConfigDiags *diags, char **ret_error);
 
 /* The heartbeat at the end of a cycle: sets last_cycle_at = now, last_cycle_ms, generation, stats (a JSON
