@@ -1444,6 +1444,8 @@ static int parse_sinks(Loader *l, const yaml_node_t *v, Config *c) {
 
 /* ---- Our own section (procsync:) ---- */
 
+/* "unix:PATH", "HOST:PORT" or "[IPV6]:PORT"; an IPv6 address needs its brackets, or the port would be
+ * ambiguous. Whether the host resolves is for procsync-api to find out. */
 static bool listen_valid(const char *s) {
         const char *colon, *port;
         uint64_t u;
@@ -1453,7 +1455,7 @@ static bool listen_valid(const char *s) {
         colon = strrchr(s, ':');
         if (!colon || colon == s)
                 return false;
-        if (s[0] == '[' && colon[-1] != ']')
+        if (s[0] == '[' ? colon[-1] != ']' || colon == s + 2 : memchr(s, ':', (size_t) (colon - s)) != NULL)
                 return false;
         port = colon + 1;
         return parse_digits(&port, &u) == 0 && *port == 0 && u > 0 && u <= UINT16_MAX;
