@@ -326,7 +326,8 @@ static void test_durations_in_config(void **state) {
         expect_error("os-proc-socket-min-lifetime: 99999999999999999999\n", 1, 30, "at most 7 days");
         expect_error("procsync:\n  process_scan_interval: 0\n", 2, 26, "must be greater than 0");
         expect_error("procsync:\n  process_scan_interval: -10s\n", 2, 26, "must not be negative");
-        expect_error("procsync:\n  tag_exec:\n    timeout: 0s\n", 3, 14, "'procsync.tag_exec.timeout' must be greater than 0");
+        expect_error("procsync:\n  tag_exec:\n    timeout: 0s\n", 3, 14,
+                     "'procsync.tag_exec.timeout' must be greater than 0");
         expect_error("procsync:\n  tag_exec:\n    timeout: soon\n", 3, 14, "is not a duration");
 }
 
@@ -363,7 +364,8 @@ static void test_tag_exec(void **state) {
         expect_error("os-app-tag-exec: cat /tmp/tag.yaml\n", 1, 18,
                      "must be a list of arguments such as ['cat', '/tmp/tag.yaml'], not a string");
         expect_error("os-app-tag-exec: {cat: x}\n", 1, 18, "must be a list, not a mapping");
-        expect_error("os-app-tag-exec: ['', x]\n", 1, 19, "the command of 'os-app-tag-exec' must not be empty");
+        expect_error("os-app-tag-exec: ['', x]\n", 1, 19,
+                     "the command of 'os-app-tag-exec' must not be empty");
         expect_error("os-app-tag-exec: [cat, [x]]\n", 1, 24, "must be a string, not a list");
         expect_error("os-app-tag-exec: [cat, ~]\n", 1, 24, "items of 'os-app-tag-exec' must not be empty");
 }
@@ -442,14 +444,15 @@ static void test_feature_section4(void **state) {
 static void test_rules(void **state) {
         Config *c;
 
-        c = load_valid("os-proc-regex:\n"
-                       "  - match-regex: ''\n"
-                       "    match-type: ''\n"
-                       "    action: ~\n"
-                       "    rewrite-name: \"\"\n"
-                       "  - {match-regex: 'app:.+', match-type: tag, action: accept, rewrite-name: '${1}x'}\n"
-                       "  - match-type: cmdline\n"
-                       "    action: drop\n");
+        c = load_valid(
+                "os-proc-regex:\n"
+                "  - match-regex: ''\n"
+                "    match-type: ''\n"
+                "    action: ~\n"
+                "    rewrite-name: \"\"\n"
+                "  - {match-regex: 'app:.+', match-type: tag, action: accept, rewrite-name: '${1}x'}\n"
+                "  - match-type: cmdline\n"
+                "    action: drop\n");
         assert_int_equal(c->n_rules, 3);
         check_rule(&c->rules[0], NULL, MATCH_PROCESS_NAME, ACTION_ACCEPT, NULL);
         check_rule(&c->rules[1], "app:.+", MATCH_TAG, ACTION_ACCEPT, "${1}x");
@@ -462,14 +465,18 @@ static void test_rules(void **state) {
         assert_int_equal(c->n_rules, 0);
         config_free(c);
 
-        expect_error("os-proc-regex:\n  - match-type: cmd\n", 2, 17,
-                     "unknown match-type 'cmd' (expected process_name, cmdline, parent_process_name or tag)");
-        expect_error("os-proc-regex:\n  - action: keep\n", 2, 13, "unknown action 'keep' (expected accept or drop)");
+        expect_error(
+                "os-proc-regex:\n  - match-type: cmd\n", 2, 17,
+                "unknown match-type 'cmd' (expected process_name, cmdline, parent_process_name or tag)");
+        expect_error("os-proc-regex:\n  - action: keep\n", 2, 13,
+                     "unknown action 'keep' (expected accept or drop)");
         expect_error("os-proc-regex:\n  - action: [drop]\n", 2, 13, "'action' must be a string, not a list");
-        expect_error("os-proc-regex:\n  - match-regex: {a: b}\n", 2, 18, "'match-regex' must be a string, not a mapping");
+        expect_error("os-proc-regex:\n  - match-regex: {a: b}\n", 2, 18,
+                     "'match-regex' must be a string, not a mapping");
         expect_error("os-proc-regex:\n  - 42\n", 2, 5, "a rule must be a mapping");
         expect_error("os-proc-regex:\n  -\n", 2, 4, "a rule must be a mapping");
-        expect_error("os-proc-regex: nginx\n", 1, 16, "'os-proc-regex' must be a list of rules, not a scalar");
+        expect_error("os-proc-regex: nginx\n", 1, 16,
+                     "'os-proc-regex' must be a list of rules, not a scalar");
         expect_error("os-proc-regex:\n  - match-regex: a\n    match-regex: b\n", 3, 5,
                      "duplicate key 'match-regex' (first at line 2)");
         expect_warning("os-proc-regex:\n  - match-regex: a\n    colour: red\n", 3, 5,
@@ -498,7 +505,8 @@ static void test_regex_errors(void **state) {
         /* A flow mapping on the same line. */
         expect_error("os-proc-regex: [{match-regex: 'a[b'}]\n", 1, 35, "missing terminating ]");
         /* Block scalars: the value's column. */
-        expect_error("os-proc-regex:\n  - match-regex: |\n      a(b\n", 2, 18, "missing closing parenthesis");
+        expect_error("os-proc-regex:\n  - match-regex: |\n      a(b\n", 2, 18,
+                     "missing closing parenthesis");
 }
 
 static void test_rules_limit(void **state) {
@@ -513,7 +521,8 @@ static void test_rules_limit(void **state) {
         l = load(y);
         assert_int_equal(l.r, -EINVAL);
         assert_int_equal(l.diags.n_items, 1);
-        check_diag(&l.diags.items[0], CONFIG_DIAG_ERROR, CONFIG_MAX_RULES + 2, 5, "too many rules in 'os-proc-regex' (1025, at most 1024)");
+        check_diag(&l.diags.items[0], CONFIG_DIAG_ERROR, CONFIG_MAX_RULES + 2, 5,
+                   "too many rules in 'os-proc-regex' (1025, at most 1024)");
         load_done(&l);
 
         /* Exactly the limit is fine. */
@@ -557,7 +566,8 @@ static void test_state_dir_and_listen(void **state) {
         expect_error("procsync:\n  api:\n    listen: [a:1, 'b:99999']\n", 3, 19, "not 'b:99999'");
         expect_error("procsync:\n  api:\n    listen: ['unix:']\n", 3, 14, "not 'unix:'");
         expect_error("procsync:\n  api:\n    listen: ['::1:80']\n", 3, 14, "not '::1:80'");
-        expect_error("procsync:\n  api:\n    listen: '127.0.0.1:1'\n", 3, 13, "must be a list, not a scalar");
+        expect_error("procsync:\n  api:\n    listen: '127.0.0.1:1'\n", 3, 13,
+                     "must be a list, not a scalar");
         expect_error("procsync:\n  api: [listen]\n", 2, 8, "'procsync.api' must be a mapping, not a list");
 }
 
@@ -592,7 +602,8 @@ static void test_tag_exec_section(void **state) {
                 load_done(&l);
                 free(y);
         }
-        expect_error("procsync:\n  tag_exec:\n    max_output: 0\n", 3, 17, "must be between 1 byte and 256 MiB");
+        expect_error("procsync:\n  tag_exec:\n    max_output: 0\n", 3, 17,
+                     "must be between 1 byte and 256 MiB");
         expect_error("procsync:\n  tag_exec:\n    max_output: 1TiB\n", 3, 17, "is not a size: '1TiB'");
         expect_error("procsync:\n  tag_exec:\n    max_output: -1\n", 3, 17, "must not be negative");
         expect_error("procsync:\n  tag_exec:\n    max_output: 1.5M\n", 3, 17, "is not a size");
@@ -677,13 +688,15 @@ static void test_sinks(void **state) {
 
 static void test_sink_errors(void **state) {
 #define SINKS "procsync:\n  exporter:\n    sinks:\n"
-        expect_error(SINKS "      - type: pigeon\n", 4, 15, "unknown sink type 'pigeon' (expected deepflow, http or file)");
+        expect_error(SINKS "      - type: pigeon\n", 4, 15,
+                     "unknown sink type 'pigeon' (expected deepflow, http or file)");
         expect_error(SINKS "      - name: x\n", 4, 9, "a sink needs a 'type'");
         expect_error(SINKS "      - type:\n", 4, 14, "sink 'type' must not be empty");
         expect_error(SINKS "      - file\n", 4, 9, "a sink must be a mapping with a 'type', not a scalar");
         expect_error(SINKS "      - type: http\n", 4, 9, "a sink of type http needs 'url'");
         expect_error(SINKS "      - type: file\n        path:\n", 4, 9, "a sink of type file needs 'path'");
-        expect_error(SINKS "      - type: deepflow\n", 4, 9, "a sink of type deepflow needs 'controller_ips'");
+        expect_error(SINKS "      - type: deepflow\n", 4, 9,
+                     "a sink of type deepflow needs 'controller_ips'");
         expect_error(SINKS "      - type: deepflow\n        controller_ips: []\n", 5, 25,
                      "'controller_ips' must list at least one address");
         expect_error(SINKS "      - {type: deepflow, controller_ips: [a], controller_port: 0}\n", 4, 64,
@@ -694,12 +707,16 @@ static void test_sink_errors(void **state) {
                      "'agent_type' must be between 0 and 4294967295");
         expect_error(SINKS "      - {type: deepflow, controller_ips: [a], ctrl_ip: 10.0.0}\n", 4, 56,
                      "'ctrl_ip' is not an IPv4 or IPv6 address: '10.0.0'");
-        expect_error(SINKS "      - {type: deepflow, controller_ips: [a], ctrl_mac: '02:00:00:00:00'}\n", 4, 57,
-                     "'ctrl_mac' is not a MAC address");
-        expect_error(SINKS "      - {type: http, url: 'ftp://x'}\n", 4, 27, "'url' must be an http:// or https:// URL");
-        expect_error(SINKS "      - {type: http, url: 'http://'}\n", 4, 27, "'url' must be an http:// or https:// URL");
-        expect_error(SINKS "      - {type: http, url: 'http://a', tls_verify: maybe}\n", 4, 51, "must be true or false");
-        expect_error(SINKS "      - {type: http, url: 'http://a', timeout: 0}\n", 4, 48, "'timeout' must be greater than 0");
+        expect_error(SINKS "      - {type: deepflow, controller_ips: [a], ctrl_mac: '02:00:00:00:00'}\n", 4,
+                     57, "'ctrl_mac' is not a MAC address");
+        expect_error(SINKS "      - {type: http, url: 'ftp://x'}\n", 4, 27,
+                     "'url' must be an http:// or https:// URL");
+        expect_error(SINKS "      - {type: http, url: 'http://'}\n", 4, 27,
+                     "'url' must be an http:// or https:// URL");
+        expect_error(SINKS "      - {type: http, url: 'http://a', tls_verify: maybe}\n", 4, 51,
+                     "must be true or false");
+        expect_error(SINKS "      - {type: http, url: 'http://a', timeout: 0}\n", 4, 48,
+                     "'timeout' must be greater than 0");
         expect_error(SINKS "      - {type: http, url: 'http://a', headers: {'Bad Name': x}}\n", 4, 49,
                      "invalid header name 'Bad Name'");
         expect_error(SINKS "      - {type: http, url: 'http://a', headers: {X: \"a\\r\\nB: c\"}}\n", 4, 52,
@@ -708,7 +725,8 @@ static void test_sink_errors(void **state) {
                      "header 'NoColon' must be \"Name: value\"");
         expect_error(SINKS "      - {type: http, url: 'http://a', headers: 'X: y'}\n", 4, 48,
                      "'headers' must be a mapping of name: value or a list");
-        expect_error(SINKS "      - {type: file, path: /a, push_interval: never}\n", 4, 47, "is not a duration");
+        expect_error(SINKS "      - {type: file, path: /a, push_interval: never}\n", 4, 47,
+                     "is not a duration");
         expect_error(SINKS "      - {type: file, path: /a, name: 'my sink'}\n", 4, 38,
                      "sink name 'my sink' must be 1-64 characters");
         expect_error(SINKS "      - {type: file, path: /a, name: x}\n"
@@ -718,8 +736,8 @@ static void test_sink_errors(void **state) {
         expect_error(SINKS "      - {type: file, path: /a, name: file-2}\n"
                            "      - {type: file, path: /b}\n",
                      5, 9, "sink name 'file-2' is already used by the sink at line 4");
-        expect_error(SINKS "      - {type: file, path: /a}\n      - {type: file, path: /a, type: http}\n", 5, 32,
-                     "duplicate key 'type'");
+        expect_error(SINKS "      - {type: file, path: /a}\n      - {type: file, path: /a, type: http}\n", 5,
+                     32, "duplicate key 'type'");
         expect_error("procsync:\n  exporter:\n    sinks: {type: file}\n", 3, 12,
                      "'procsync.exporter.sinks' must be a list of sinks, not a mapping");
         expect_warning(SINKS "      - {type: file, path: /a, url: 'http://x'}\n", 4, 32,
@@ -740,7 +758,8 @@ static void test_sinks_limit(void **state) {
         l = load(y);
         assert_int_equal(l.r, -EINVAL);
         assert_int_equal(l.diags.n_items, 1);
-        check_diag(&l.diags.items[0], CONFIG_DIAG_ERROR, 4 + CONFIG_MAX_SINKS, 9, "too many sinks in 'procsync.exporter.sinks' (17, at most 16)");
+        check_diag(&l.diags.items[0], CONFIG_DIAG_ERROR, 4 + CONFIG_MAX_SINKS, 9,
+                   "too many sinks in 'procsync.exporter.sinks' (17, at most 16)");
         load_done(&l);
         free(y);
 }
@@ -752,14 +771,19 @@ static void test_structure(void **state) {
         expect_error("just a string\n", 1, 1, "the config must be a mapping, not a scalar");
         expect_error("static_config: [1]\n", 1, 16, "'static_config' must be a mapping, not a list");
         expect_error("procsync: 5\n", 1, 11, "'procsync' must be a mapping, not a scalar");
-        expect_error("procsync:\n  state_dir: /a\n  state_dir: /b\n", 3, 3, "duplicate key 'state_dir' (first at line 2)");
+        expect_error("procsync:\n  state_dir: /a\n  state_dir: /b\n", 3, 3,
+                     "duplicate key 'state_dir' (first at line 2)");
         expect_error("procsync: {}\nprocsync: {}\n", 2, 1, "duplicate key 'procsync'");
         expect_error("[a]: 1\n", 1, 1, "keys must be strings, not a list");
 
-        expect_warning("os-proc-sync-enable: true\n", 1, 1, "unknown top-level key 'os-proc-sync-enable', ignoring");
-        expect_warning("static_config:\n  max_memory: 768\n", 2, 3, "unknown key 'max_memory' in 'static_config', ignoring");
-        expect_warning("procsync:\n  api:\n    port: 1\n", 3, 5, "unknown key 'port' in 'procsync.api', ignoring");
-        expect_warning("procsync:\n  exporter:\n    retry: 1\n", 3, 5, "unknown key 'retry' in 'procsync.exporter'");
+        expect_warning("os-proc-sync-enable: true\n", 1, 1,
+                       "unknown top-level key 'os-proc-sync-enable', ignoring");
+        expect_warning("static_config:\n  max_memory: 768\n", 2, 3,
+                       "unknown key 'max_memory' in 'static_config', ignoring");
+        expect_warning("procsync:\n  api:\n    port: 1\n", 3, 5,
+                       "unknown key 'port' in 'procsync.api', ignoring");
+        expect_warning("procsync:\n  exporter:\n    retry: 1\n", 3, 5,
+                       "unknown key 'retry' in 'procsync.exporter'");
         expect_warning("procsync:\n  statedir: /x\n", 2, 3, "unknown key 'statedir' in 'procsync'");
 }
 
@@ -814,7 +838,8 @@ static void test_yaml_limits(void **state) {
         l = load("x: &anchor /proc\nos-proc-root: *anchor\nos-app-tag-exec-user: *anchor\n");
         assert_int_equal(l.r, -EINVAL);
         assert_int_equal(l.diags.n_items, 2);
-        check_diag(&l.diags.items[0], CONFIG_DIAG_ERROR, 2, 15, "YAML aliases are not supported ('*anchor')");
+        check_diag(&l.diags.items[0], CONFIG_DIAG_ERROR, 2, 15,
+                   "YAML aliases are not supported ('*anchor')");
         check_diag(&l.diags.items[1], CONFIG_DIAG_ERROR, 3, 23, "YAML aliases are not supported");
         load_done(&l);
         /* An anchor alone is harmless. */
@@ -858,7 +883,8 @@ static void test_list_limit(void **state) {
                 p += sprintf(p, ",x");
         sprintf(p, "]\n");
         /* Item 257 starts at column 19 + 2 * 256. */
-        expect_error(y, 1, 19 + 2 * CONFIG_MAX_LIST, "'os-app-tag-exec' has too many items (257, at most 256)");
+        expect_error(y, 1, 19 + 2 * CONFIG_MAX_LIST,
+                     "'os-app-tag-exec' has too many items (257, at most 256)");
         free(y);
 }
 
@@ -1048,16 +1074,17 @@ static void test_to_json(void **state) {
         assert_string_equal(json_string_value(json_object_get(json_object_get(keys, "os-proc-sync-enabled"),
                                                               "origin")),
                             "file:1");
-        assert_string_equal(json_string_value(json_object_get(json_object_get(keys, "os-proc-root"), "origin")),
-                            "default");
+        assert_string_equal(
+                json_string_value(json_object_get(json_object_get(keys, "os-proc-root"), "origin")),
+                "default");
         assert_string_equal(json_string_value(json_object_get(
                                     json_object_get(keys, "procsync.process_scan_interval"), "value")),
                             "1500ms");
         assert_string_equal(json_string_value(json_object_get(
                                     json_object_get(keys, "os-proc-socket-sync-interval"), "value")),
                             "10s");
-        assert_int_equal(json_integer_value(json_object_get(json_object_get(keys, "procsync.tag_exec.max_output"),
-                                                            "value")),
+        assert_int_equal(json_integer_value(json_object_get(
+                                 json_object_get(keys, "procsync.tag_exec.max_output"), "value")),
                          1024 * 1024);
 
         dump = json_dumps(j, JSON_COMPACT);
@@ -1070,9 +1097,10 @@ static void test_to_json(void **state) {
 
         assert_int_equal(config_set_state_dir(c, "/x"), 0);
         assert_int_equal(config_to_json(c, &j), 0);
-        assert_string_equal(json_string_value(json_object_get(
-                                    json_object_get(json_object_get(j, "keys"), "procsync.state_dir"), "origin")),
-                            "command-line");
+        assert_string_equal(
+                json_string_value(json_object_get(
+                        json_object_get(json_object_get(j, "keys"), "procsync.state_dir"), "origin")),
+                "command-line");
         json_decref(j);
         config_free(c);
 }

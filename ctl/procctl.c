@@ -54,8 +54,8 @@ typedef enum Action {
 
 /* Moves the global options out of argv; everything else (the verb, its arguments and options, anything
  * after "--") stays in order in *ret_argv. */
-static int parse_global_options(int argc, char *argv[], CtlContext *ctx, Action *ret_action, char ***ret_argv,
-                                int *ret_argc) {
+static int parse_global_options(int argc, char *argv[], CtlContext *ctx, Action *ret_action,
+                                char ***ret_argv, int *ret_argc) {
         _cleanup_free_ char **rest = NULL;
         Action action = ACTION_RUN;
         int n = 0;
