@@ -2,11 +2,12 @@
 # Integration test of `procctl config check|show` against the built binary: exit codes, the exact
 # FILE:LINE:COL lines of a broken file, the lookup order through $PROCSYNC_CONFIG and -c anywhere on the
 # command line, and that `config show --json` is JSON with the values and origins of the file.
-# Usage: test-procctl-config.sh PROCCTL FIXTURES_DIR
+# Usage: test-procctl-config.sh PROCCTL FIXTURES_DIR README
 set -euo pipefail
 
 procctl=$1
 fixtures=$2
+readme=$3
 tmp=$(mktemp -d /tmp/test-procctl-config.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 unset PROCSYNC_CONFIG
@@ -132,6 +133,16 @@ PY
 if grep -q hunter2 "$tmp/out"; then fail "config show --json leaks a secret"; fi
 run 1 config show -c "$tmp/broken.yaml"
 grep -q "^$tmp/broken.yaml:3:33: error: invalid regex" "$tmp/err" || fail "config show of a broken file"
+
+# The README's example (the first yaml block of its Configuration section) is valid as written.
+python3 - "$readme" "$tmp/readme.yaml" <<'PY'
+import re, sys
+text = open(sys.argv[1]).read()
+section = text[text.index("## Configuration"):]
+open(sys.argv[2], "w").write(re.search(r"```yaml\n(.*?)```", section, re.S).group(1))
+PY
+run 0 config check "$tmp/readme.yaml"
+expect_file "$tmp/out" "$tmp/readme.yaml: valid (3 rules, 3 sinks, 0 warnings)"
 
 # Command-line errors.
 run 2 frobnicate
