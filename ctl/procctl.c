@@ -34,15 +34,18 @@ static int option_argument(const char *opt, char *argv[], int argc, int *i, size
 
         if (*a == '=' && strneq(argv[*i], "--", 2))
                 a++;
-        if (*a) {
-                *ret = a;
-                return 0;
+        else if (!*a) {
+                if (*i + 1 >= argc) {
+                        log_error("Option '%s' needs an argument.", opt);
+                        return -EINVAL;
+                }
+                a = argv[++*i];
         }
-        if (*i + 1 >= argc) {
-                log_error("Option '%s' needs an argument.", opt);
+        if (!*a) {
+                log_error("Option '%s' needs a non-empty argument.", opt);
                 return -EINVAL;
         }
-        *ret = argv[++*i];
+        *ret = a;
         return 0;
 }
 
@@ -89,10 +92,6 @@ static int parse_global_options(int argc, char *argv[], CtlContext *ctx, Action 
                         rest[n++] = argv[i];
                 if (r < 0)
                         return r;
-        }
-        if (ctx->state_dir && isempty(ctx->state_dir)) {
-                log_error("--state-dir needs a directory.");
-                return -EINVAL;
         }
         *ret_action = action;
         *ret_argv = TAKE_PTR(rest);

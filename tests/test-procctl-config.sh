@@ -152,6 +152,8 @@ run 2 config check a b
 run 2 config show --all
 run 2
 run 2 -c
+run 2 config show --config=
+run 2 config show --state-dir ''
 run 0 --help
 grep -q 'config check \[FILE\]' "$tmp/out" || fail "--help does not list config check"
 run 0 --version
