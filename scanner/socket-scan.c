@@ -281,7 +281,8 @@ int socket_scan(const char *proc_root, bool live_proc, const SocketScanPid *pids
                 i = j;
         }
 
-        qsort(c.list.items, c.list.n, sizeof(ScannedSocket), socket_cmp);
+        if (c.list.n > 0)
+                qsort(c.list.items, c.list.n, sizeof(ScannedSocket), socket_cmp);
         {
                 size_t k = 0;
 
