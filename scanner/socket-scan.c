@@ -30,7 +30,7 @@ typedef struct ScanContext {
         const char *proc_root;
         int root_fd;
         bool live;
-        int orig_netns_fd;      /* our own netns, to come back to after a setns(); live only */
+        int orig_netns_fd; /* our own netns, to come back to after a setns(); live only */
         uint64_t own_netns_inode;
         SocketList list;
         SocketScan *figures;
@@ -59,7 +59,7 @@ static int socket_cmp(const void *a, const void *b) {
 }
 
 static int scan_netlink(ScanContext *c, pid_t pid, uint64_t netns_inode) {
-        SocketListAdd add = { .list = &c->list, .netns_inode = netns_inode };
+        SocketListAdd add = {.list = &c->list, .netns_inode = netns_inode};
         _cleanup_close_ int fd = -EBADF;
 
         if (netns_inode == c->own_netns_inode)
@@ -86,8 +86,8 @@ static int scan_netlink(ScanContext *c, pid_t pid, uint64_t netns_inode) {
 }
 
 static int scan_tables(ScanContext *c, pid_t pid, uint64_t netns_inode) {
-        static const char *const tables[] = { "tcp", "tcp6", "udp", "udp6" };
-        SocketListAdd add = { .list = &c->list, .netns_inode = netns_inode };
+        static const char *const tables[] = {"tcp", "tcp6", "udp", "udp6"};
+        SocketListAdd add = {.list = &c->list, .netns_inode = netns_inode};
         _cleanup_close_ int dir_fd = -EBADF;
         bool v6_missing = false;
         char path[64];
@@ -248,7 +248,7 @@ int socket_scan(const char *proc_root, bool live_proc, const SocketScanPid *pids
         }
         qsort(sorted, n, sizeof(SocketScanPid), pid_netns_cmp);
 
-        c = (ScanContext) {
+        c = (ScanContext){
                 .proc_root = proc_root,
                 .root_fd = root_fd,
                 .live = live_proc,
@@ -316,5 +316,5 @@ void socket_scan_done(SocketScan *s) {
                 return;
         free(s->sockets);
         free(s->owner_pids);
-        *s = (SocketScan) {};
+        *s = (SocketScan){};
 }

@@ -40,8 +40,8 @@
 #include "test-socket-util.h"
 
 #define MAX_RECORDS 64
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b)   ((a) < (b) ? (a) : (b))
+#define MAX(a, b)   ((a) > (b) ? (a) : (b))
 
 typedef struct Record {
         uint64_t netns;
@@ -136,9 +136,9 @@ static void record(int fd, const char *kind, bool server, pid_t p1, pid_t p2) {
                 child_fail("too many records");
         shared->records[i].netns = own_netns();
         shared->records[i].inode = (uint64_t) st.st_ino;
-        snprintf(shared->records[i].row, sizeof(shared->records[i].row), "%s %s:%u %s:%u %s inode=%llu pids=%s",
-                 kind, la, (unsigned) lp, ra, (unsigned) rp, server ? "server" : "client",
-                 (unsigned long long) st.st_ino, pids);
+        snprintf(shared->records[i].row, sizeof(shared->records[i].row),
+                 "%s %s:%u %s:%u %s inode=%llu pids=%s", kind, la, (unsigned) lp, ra, (unsigned) rp,
+                 server ? "server" : "client", (unsigned long long) st.st_ino, pids);
 }
 
 static int tcp_listen(int family, const char *addr, uint16_t port, int v6only) {
@@ -209,7 +209,7 @@ static int connect_to(int type, int family, const char *addr, uint16_t port, uin
 }
 
 static int udp_bind(uint16_t port) {
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
         int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
         if (fd < 0 || bind(fd, (struct sockaddr *) &a, sizeof(a)) < 0)
@@ -369,7 +369,7 @@ static void test_live(void **state) {
 
         /* a1, a2 and b1 each report once. */
         while (got < 3) {
-                struct pollfd pfd = { .fd = ready_read, .events = POLLIN };
+                struct pollfd pfd = {.fd = ready_read, .events = POLLIN};
                 char c;
 
                 assert_int_equal(poll(&pfd, 1, 20000), 1);
