@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "fd-walk.h"
+#include "log.h"
 #include "macro.h"
 #include "net-table.h"
 #include "sock-diag.h"
@@ -114,6 +115,11 @@ static int scan_tables(ScanContext *c, pid_t pid, uint64_t netns_inode) {
         return 0;
 }
 
+/* The pid no longer names a process of this netns: exited, or reused by a process of another netns. */
+static bool pid_is_gone(int r) {
+        return r == -ENOENT || r == -ESRCH || r == -ESTALE;
+}
+
 /* Dumps one netns through the first of its pids that works. Returns 0, -ESRCH when none did, -ENOMEM or
  * -ENOTRECOVERABLE (stuck in a foreign netns). */
 static int scan_netns(ScanContext *c, const SocketScanPid *group, size_t n) {
@@ -131,8 +137,13 @@ static int scan_netns(ScanContext *c, const SocketScanPid *group, size_t n) {
                         c->list.n_no_inode = mark_no_inode;
                         if (r == -ENOMEM || r == -ENOTRECOVERABLE)
                                 return r;
-                        if (!sock_diag_refused(r))
+                        if (pid_is_gone(r))
                                 continue;
+                        /* Refused (see sock_diag_refused()) or failed: the tables still work. */
+                        if (!sock_diag_refused(r))
+                                log_debug_errno(r,
+                                                "sock_diag dump through pid %d failed, using the tables: %m",
+                                                (int) group[i].pid);
                 }
                 r = scan_tables(c, group[i].pid, group[i].netns_inode);
                 if (r >= 0) {

@@ -12,11 +12,13 @@
  * The processes write the exact row they expect for each socket (ports and inodes from getsockname() and
  * fstat(), owners and roles from what the test built) into shared memory; the scan through netlink and the
  * scan through the text tables (live_proc=false) must each produce exactly these rows, so they are also
- * identical to each other. A pid that has exited before the scan is in the list too. Exits 77 when not
+ * identical to each other. Without CAP_SYS_ADMIN (setns() refused) the foreign netns fall back to the tables
+ * with the same rows. A pid that has exited before the scan is in the list too. Exits 77 when not
  * root or when network namespaces cannot be created. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -31,6 +33,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -423,6 +426,43 @@ static void test_live(void **state) {
                 assert_memory_equal(x->pids, y->pids, x->n_pids * sizeof(pid_t));
         }
 
+        /* Without CAP_SYS_ADMIN, setns() is refused: A and B fall back to the tables, M (no setns()
+         * needed) stays on netlink, and the rows are the same. */
+        {
+                pid_t pid = fork();
+
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+                        struct __user_cap_data_struct d[2] = {};
+                        SocketScan s = {};
+                        bool ok;
+
+                        if (syscall(SYS_capget, &h, d) < 0)
+                                _exit(2);
+                        d[0].effective &= ~(1U << CAP_SYS_ADMIN);
+                        if (syscall(SYS_capset, &h, d) < 0)
+                                _exit(3);
+                        if (socket_scan("/proc", true, pids, ELEMENTSOF(pids), &s) < 0)
+                                _exit(4);
+                        ok = s.n_netlink == 1 && s.n_table == 2 && s.n_sockets == n;
+                        for (size_t i = 0; ok && i < n; i++) {
+                                char *row = test_socket_row(&s.sockets[i], true);
+
+                                ok = streq(row, expected[i].row);
+                                free(row);
+                        }
+                        if (!ok)
+                                fprintf(stderr, "without CAP_SYS_ADMIN: netlink=%u table=%u sockets=%zu\n",
+                                        s.n_netlink, s.n_table, s.n_sockets);
+                        socket_scan_done(&s);
+                        _exit(ok ? 0 : 1);
+                }
+                assert_int_equal(waitpid(pid, &status, 0), pid);
+                assert_true(WIFEXITED(status));
+                assert_int_equal(WEXITSTATUS(status), 0);
+        }
+
         socket_scan_done(&vianetlink);
         socket_scan_done(&viatables);
         assert_int_equal(kill(a1, SIGKILL), 0);
@@ -447,13 +487,6 @@ int main(void) {
                 printf("SKIP: cannot create a network namespace: %m\n");
                 return 77;
         }
-        fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        have_ipv6 = fd >= 0;
-        if (fd >= 0)
-                close(fd);
-        else
-                printf("note: no IPv6 on this kernel, the IPv6 sockets are left out\n");
-        ready_fd = -EBADF;
         {
                 pid_t pid = fork();
                 int status;
@@ -470,5 +503,15 @@ int main(void) {
                         return 1;
                 }
         }
+        /* IPv6 loopback, unless the kernel has no IPv6 or new namespaces get it disabled. */
+        fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+                struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+
+                have_ipv6 = bind(fd, (struct sockaddr *) &a, sizeof(a)) == 0;
+                close(fd);
+        }
+        if (!have_ipv6)
+                printf("note: no IPv6 loopback here, the IPv6 sockets are left out\n");
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
