@@ -9,6 +9,7 @@
 
 #include <cmocka.h>
 
+#include "rules-json.h"
 #include "rules.h"
 
 /* The tables below leave trailing fields (parents, tags) out where a process has none. */
@@ -395,6 +396,49 @@ static void test_new_errors(void **state) {
         s = rule_set_free(s);
 }
 
+static void test_json(void **state) {
+        _cleanup_(rule_set_freep) RuleSet *s = make_rules(section4, ELEMENTSOF(section4));
+        Proc worker = { "nginx", "nginx: worker process", { "nginx" } };
+        Proc kthread = { "kthreadd", "" };
+        RuleDecision d = {};
+        json_t *j = NULL;
+        char *text;
+
+        assert_int_equal(rules_to_json(section4, ELEMENTSOF(section4), &j), 0);
+        text = json_dumps(j, JSON_COMPACT);
+        assert_string_equal(text,
+                            "{\"rules\":[{\"index\":0,\"match-regex\":\"^(sleep|bash|sh|ssh|top|ps)$\","
+                            "\"match-type\":\"process_name\",\"action\":\"drop\",\"rewrite-name\":null,\"line\":0},"
+                            "{\"index\":1,\"match-regex\":\"python3 (.*)\\\\.py\",\"match-type\":\"cmdline\","
+                            "\"action\":\"accept\",\"rewrite-name\":\"$1-py-script\",\"line\":0},"
+                            "{\"index\":2,\"match-regex\":\"nginx\",\"match-type\":\"parent_process_name\","
+                            "\"action\":\"accept\",\"rewrite-name\":null,\"line\":0},"
+                            "{\"index\":3,\"match-regex\":\".*\",\"match-type\":\"process_name\","
+                            "\"action\":\"drop\",\"rewrite-name\":null,\"line\":0}],"
+                            "\"implied\":{\"index\":4,\"match-regex\":\".*\",\"action\":\"accept\"}}");
+        free(text);
+        json_decref(j);
+
+        decide(s, &worker, &d);
+        assert_int_equal(rule_decision_to_json(&d, &j), 0);
+        text = json_dumps(j, JSON_COMPACT);
+        assert_string_equal(text, "{\"rule\":2,\"action\":\"accept\",\"name\":\"nginx\",\"reason\":\"rule\","
+                                  "\"limit_hits\":0}");
+        free(text);
+        json_decref(j);
+        rule_decision_done(&d);
+
+        decide(s, &kthread, &d);
+        assert_int_equal(rule_decision_to_json(&d, &j), 0);
+        assert_true(json_is_null(json_object_get(j, "rule")));
+        json_decref(j);
+        rule_decision_done(&d);
+
+        /* The engine keeps names byte for byte; JSON refuses what is not UTF-8. */
+        d = (RuleDecision) { .rule = 0, .name = (char *) "bad\xff" };
+        assert_int_equal(rule_decision_to_json(&d, &j), -EILSEQ);
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_section4),
@@ -408,6 +452,7 @@ int main(void) {
                 cmocka_unit_test(test_walk_parents),
                 cmocka_unit_test(test_parent_cycle_decides),
                 cmocka_unit_test(test_new_errors),
+                cmocka_unit_test(test_json),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
