@@ -57,15 +57,17 @@ static char *make_cmdline(const char *comm, pid_t pid) {
                 snprintf(buf, sizeof(buf), "python3 /srv/app/svc%u.py --port %u --workers 4", k, 8000 + k);
         else if (streq(comm, "java"))
                 snprintf(buf, sizeof(buf),
-                         "java -Xmx2g -Xms512m -cp /opt/lib/common.jar:/opt/lib/logging.jar:/opt/lib/json.jar "
-                         "-Dservice.id=%d -jar /opt/svc%u/app.jar --spring.profiles.active=prod", (int) pid, k);
+                         "java -Xmx2g -Xms512m -cp /opt/lib/common.jar:/opt/lib/logging.jar:"
+                         "/opt/lib/json.jar -Dservice.id=%d -jar /opt/svc%u/app.jar "
+                         "--spring.profiles.active=prod",
+                         (int) pid, k);
         else if (streq(comm, "node"))
                 snprintf(buf, sizeof(buf), "node /srv/web%u/server.js --port %u", k, 3000 + k);
         else if (streq(comm, "bash") || streq(comm, "sh"))
                 snprintf(buf, sizeof(buf), "%s -c /usr/local/bin/job-%u.sh", comm, k);
         else if (strneq(comm, "zz-", 3))
-                snprintf(buf, sizeof(buf), "/usr/bin/%s --config /etc/%s/%u.conf --instance %d", comm, comm, k,
-                         (int) pid);
+                snprintf(buf, sizeof(buf), "/usr/bin/%s --config /etc/%s/%u.conf --instance %d", comm, comm,
+                         k, (int) pid);
         else
                 snprintf(buf, sizeof(buf), "/usr/bin/%s --config /etc/%s/%u.conf --id %d", comm, comm, k,
                          (int) pid);
@@ -104,7 +106,8 @@ static void make_procs(Proc *procs, bool worst) {
                 if (worst)
                         snprintf(p->comm, sizeof(p->comm), "zz-%03u", rnd(360));
                 else if (rnd(2) == 0)
-                        snprintf(p->comm, sizeof(p->comm), "%s", common_comms[rnd(ELEMENTSOF(common_comms))]);
+                        snprintf(p->comm, sizeof(p->comm), "%s",
+                                 common_comms[rnd(ELEMENTSOF(common_comms))]);
                 else
                         snprintf(p->comm, sizeof(p->comm), "svc-%03u", rnd(360));
                 p->cmdline = make_cmdline(p->comm, p->pid);
@@ -123,7 +126,8 @@ static void make_procs(Proc *procs, bool worst) {
         }
 }
 
-#define R(type, act, re, rw) { .match_regex = (char *) (re), .match_type = (type), .action = (act), .rewrite_name = (char *) (rw) }
+#define R(type, act, re, rw)                                                                               \
+        { .match_regex = (char *) (re), .match_type = (type), .action = (act), .rewrite_name = (char *) (rw) }
 
 static const ConfigRule rules[] = {
         R(MATCH_PROCESS_NAME, ACTION_DROP, "^(sleep|bash|sh|ssh|top|ps|tmux|vim|less)$", NULL),

@@ -18,8 +18,9 @@ int rules_to_json(const ConfigRule *rules, size_t n_rules, json_t **ret) {
                 json_t *o;
 
                 o = json_pack("{s:I, s:o, s:s, s:s, s:o, s:I}", "index", (json_int_t) i, "match-regex",
-                              string_or_null(r->match_regex), "match-type", match_type_to_string(r->match_type),
-                              "action", rule_action_to_string(r->action), "rewrite-name",
+                              string_or_null(r->match_regex), "match-type",
+                              match_type_to_string(r->match_type), "action", rule_action_to_string(r->action),
+                              "rewrite-name",
                               string_or_null(isempty(r->rewrite_name) ? NULL : r->rewrite_name), "line",
                               (json_int_t) r->line);
                 if (!o || json_array_append_new(list, o) < 0) {

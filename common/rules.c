@@ -74,8 +74,6 @@ RuleSet *rule_set_free(RuleSet *s) {
 }
 
 static int rule_copy(Rule *r, const ConfigRule *c) {
-        char errbuf[256];
-        size_t offset;
         int k;
 
         r->conf = (ConfigRule) {
@@ -97,7 +95,7 @@ static int rule_copy(Rule *r, const ConfigRule *c) {
                         return -ENOMEM;
         }
         /* A missing regex matches everything, exactly as `.*` would (including what $0 expands to). */
-        k = regex_compile(c->match_regex ?: ".*", &r->code, errbuf, sizeof(errbuf), &offset);
+        k = regex_compile(c->match_regex ?: ".*", &r->code, NULL, 0, NULL);
         return k < 0 ? k : 0;
 }
 
@@ -233,8 +231,8 @@ static int accepted_name(RuleSet *s, size_t i, const RuleInput *in, const char *
         if (rule->conf.match_type == MATCH_PARENT_PROCESS_NAME)
                 return template_copy_bounded(in->comm, ret);
         if (rule->conf.rewrite_name) {
-                r = template_expand(rule->conf.rewrite_name, rule->code, s->md, subject, s->env, s->env_userdata,
-                                    &name);
+                r = template_expand(rule->conf.rewrite_name, rule->code, s->md, subject, s->env,
+                                    s->env_userdata, &name);
                 if (r < 0)
                         return r;
                 if (!isempty(name)) {

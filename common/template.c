@@ -226,8 +226,8 @@ static size_t expand_dollar(Out *o, const char *p, const pcre2_code *code, pcre2
         return n;
 }
 
-int template_expand(const char *tmpl, const pcre2_code *code, pcre2_match_data *match_data, const char *subject,
-                    TemplateEnvLookup env, void *env_userdata, char **ret) {
+int template_expand(const char *tmpl, const pcre2_code *code, pcre2_match_data *match_data,
+                    const char *subject, TemplateEnvLookup env, void *env_userdata, char **ret) {
         const char *p = tmpl;
         Out o;
 

@@ -37,8 +37,8 @@ const char *template_env_strv(const char *name, void *userdata);
 /* Expands `tmpl` over the match in `match_data` (the result of a successful pcre2_match() of `code` against
  * `subject`). `env` NULL means template_env_getenv. Returns 0, or 1 when the result was truncated to
  * TEMPLATE_MAX_OUTPUT bytes; -ENOMEM. */
-int template_expand(const char *tmpl, const pcre2_code *code, pcre2_match_data *match_data, const char *subject,
-                    TemplateEnvLookup env, void *env_userdata, char **ret);
+int template_expand(const char *tmpl, const pcre2_code *code, pcre2_match_data *match_data,
+                    const char *subject, TemplateEnvLookup env, void *env_userdata, char **ret);
 
 
 /* Copies `s` under the same bound as an expansion (at most TEMPLATE_MAX_OUTPUT bytes, cut at a UTF-8

@@ -37,7 +37,8 @@ static void test_join(void **state) {
 static void test_read_live(void **state) {
         _cleanup_free_ char *cmdline = NULL, *gone = NULL, *big = NULL, *longest = NULL;
         /* sh stays sh (its last command is a builtin) with a long sleep under it. */
-        char *argv[] = { (char *) "sh", (char *) "-c", (char *) "sleep 1000; :", (char *) "with space", NULL };
+        char *argv[] = { (char *) "sh", (char *) "-c", (char *) "sleep 1000; :", (char *) "with space",
+                         NULL };
         pid_t pid;
 
         pid = fork();

@@ -84,13 +84,13 @@ static const ConfigRule section4[] = {
 static void test_section4(void **state) {
         _cleanup_(rule_set_freep) RuleSet *s = make_rules(section4, ELEMENTSOF(section4));
         static const Expect cases[] = {
-                { "sleep", { "sleep", "sleep 100", { "bash", "sshd", "systemd" } }, 0, ACTION_DROP, "sleep" },
+                { "sleep", { "sleep", "sleep 100", { "bash", "sshd" } }, 0, ACTION_DROP, "sleep" },
                 { "bash", { "bash", "-bash", { "sshd", "systemd" } }, 0, ACTION_DROP, "bash" },
                 /* $1 is everything between "python3 " and ".py": the path is part of it. */
-                { "python script by path", { "python3", "python3 /srv/app/foo.py", { "bash", "systemd" } }, 1,
+                { "python script by path", { "python3", "python3 /srv/app/foo.py", { "bash" } }, 1,
                   ACTION_ACCEPT, "/srv/app/foo-py-script" },
-                { "python script", { "python3", "python3 foo.py --port 80", { "systemd" } }, 1, ACTION_ACCEPT,
-                  "foo-py-script" },
+                { "python script", { "python3", "python3 foo.py --port 80", { "systemd" } }, 1,
+                  ACTION_ACCEPT, "foo-py-script" },
                 /* The worker is decided through its parent, and named by its own comm. */
                 { "nginx worker", { "nginx", "nginx: worker process", { "nginx", "systemd" } }, 2,
                   ACTION_ACCEPT, "nginx" },
@@ -137,7 +137,8 @@ static void test_implied_final_accept(void **state) {
 static void test_names(void **state) {
         static const ConfigRule rules[] = {
                 /* 0: named group and %HOSTNAME% (web1 in the injected environment) */
-                { .match_regex = (char *) "^(?P<PROC_NAME>nginx)$", .rewrite_name = (char *) "${PROC_NAME}-%HOSTNAME%" },
+                { .match_regex = (char *) "^(?P<PROC_NAME>nginx)$",
+                  .rewrite_name = (char *) "${PROC_NAME}-%HOSTNAME%" },
                 /* 1: cmdline without rewrite: the whole cmdline is the name */
                 { .match_regex = (char *) "java .*-jar", .match_type = MATCH_CMDLINE },
                 /* 2: parent rule: rewrite-name is ignored */
@@ -198,8 +199,9 @@ static void test_tags(void **state) {
         _cleanup_(rule_set_freep) RuleSet *b = make_rules(rewrite, ELEMENTSOF(rewrite));
         /* Any tag may hit; a tag rule without rewrite names the process by its comm. */
         static const Expect plain_cases[] = {
-                { "app tag second", { "java", "java -jar shop.jar", {}, { { "team", "web" }, { "app", "shop" } } },
-                  0, ACTION_ACCEPT, "java" },
+                { "app tag second",
+                  { "java", "java -jar shop.jar", {}, { { "team", "web" }, { "app", "shop" } } }, 0,
+                  ACTION_ACCEPT, "java" },
                 { "empty app value", { "java", "java -jar x.jar", {}, { { "app", "" } } }, 1, ACTION_DROP,
                   "java" },
                 { "no tags", { "java", "java -jar x.jar", {} }, 1, ACTION_DROP, "java" },
@@ -208,10 +210,11 @@ static void test_tags(void **state) {
                   "java" },
         };
         static const Expect rewrite_cases[] = {
-                { "rewrite from tag", { "java", "java -jar shop.jar", {}, { { "app", "shop" }, { "team", "ops" } } },
-                  0, ACTION_ACCEPT, "svc-shop" },
-                { "second rule", { "java", "java -jar x.jar", {}, { { "team", "ops" } } }, 1, ACTION_DROP, "java" },
-                { "default", { "java", "java -jar x.jar", {}, { { "team", "dev" } } }, 2, ACTION_ACCEPT, "java" },
+                { "rewrite from tag",
+                  { "java", "java -jar shop.jar", {}, { { "app", "shop" }, { "team", "ops" } } }, 0,
+                  ACTION_ACCEPT, "svc-shop" },
+                { "second rule", { "java", "java", {}, { { "team", "ops" } } }, 1, ACTION_DROP, "java" },
+                { "default", { "java", "java", {}, { { "team", "dev" } } }, 2, ACTION_ACCEPT, "java" },
         };
 
         check(a, plain_cases, ELEMENTSOF(plain_cases));
@@ -240,20 +243,23 @@ static void test_kernel_threads(void **state) {
 static void test_invalid_utf8(void **state) {
         _cleanup_(rule_set_freep) RuleSet *s = make_rules(section4, ELEMENTSOF(section4));
         static const ConfigRule literal[] = {
-                { .match_regex = (char *) "app", .match_type = MATCH_CMDLINE, .rewrite_name = (char *) "<$0>" },
+                { .match_regex = (char *) "app", .match_type = MATCH_CMDLINE,
+                  .rewrite_name = (char *) "<$0>" },
         };
         _cleanup_(rule_set_freep) RuleSet *l = make_rules(literal, ELEMENTSOF(literal));
         static const Expect cases[] = {
                 /* Invalid bytes outside the match do not stop it. */
-                { "invalid tail", { "python3", "python3 /srv/foo.py --label \xff\xfe\xc3", {} }, 1, ACTION_ACCEPT,
-                  "/srv/foo-py-script" },
+                { "invalid tail", { "python3", "python3 /srv/foo.py --label \xff\xfe\xc3", {} }, 1,
+                  ACTION_ACCEPT, "/srv/foo-py-script" },
                 /* An invalid byte never matches a pattern item, so (.*) cannot cross it: rule 1 misses. */
-                { "invalid inside", { "python3", "python3 /srv/\xff/foo.py", {} }, 3, ACTION_DROP, "python3" },
+                { "invalid inside", { "python3", "python3 /srv/\xff/foo.py", {} }, 3, ACTION_DROP,
+                  "python3" },
                 /* An invalid comm is matched (and kept byte for byte as a name). */
                 { "invalid comm", { "sl\xffp", "x", {} }, 3, ACTION_DROP, "sl\xffp" },
         };
         static const Expect literal_cases[] = {
-                { "literal after invalid", { "x\xc0", "\xc0\xff" "app\xfe", {} }, 0, ACTION_ACCEPT, "<app>" },
+                { "literal after invalid", { "x\xc0", "\xc0\xff" "app\xfe", {} }, 0, ACTION_ACCEPT,
+                  "<app>" },
                 { "no match", { "x\xc0", "\xc0\xff\xfe", {} }, 1, ACTION_ACCEPT, "x\xc0" },
         };
 
@@ -263,7 +269,8 @@ static void test_invalid_utf8(void **state) {
 
 static void test_catastrophic_backtracking(void **state) {
         static const ConfigRule rules[] = {
-                { .match_regex = (char *) "(a+)+$", .match_type = MATCH_CMDLINE, .rewrite_name = (char *) "bad" },
+                { .match_regex = (char *) "(a+)+$", .match_type = MATCH_CMDLINE,
+                  .rewrite_name = (char *) "bad" },
                 { .match_regex = (char *) "^a", .match_type = MATCH_CMDLINE, .action = ACTION_DROP },
         };
         _cleanup_(rule_set_freep) RuleSet *s = make_rules(rules, ELEMENTSOF(rules));
@@ -367,7 +374,8 @@ static void test_parent_cycle_decides(void **state) {
         RuleInput in = { .comm = "nginx", .cmdline = "nginx: worker process", .parents = parents };
         RuleDecision d = {};
 
-        in.n_parents = rules_walk_parents(10, 11, table_lookup, (void *) table, parents, ELEMENTSOF(parents));
+        in.n_parents = rules_walk_parents(10, 11, table_lookup, (void *) table, parents,
+                                          ELEMENTSOF(parents));
         assert_int_equal(in.n_parents, 1);
         assert_int_equal(rule_set_decide(s, &in, &d), 0);
         assert_int_equal(d.rule, 2);

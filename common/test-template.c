@@ -44,8 +44,10 @@ static void run_cases(const Case *cases, size_t n, char **env) {
 
         assert_int_equal(gethostname(host, sizeof(host)), 0);
         for (size_t i = 0; i < n; i++) {
-                _cleanup_free_ char *out = expand(cases[i].pattern, cases[i].subject, cases[i].tmpl, env, NULL);
                 const char *want = cases[i].expected ?: host;
+                _cleanup_free_ char *out = NULL;
+
+                out = expand(cases[i].pattern, cases[i].subject, cases[i].tmpl, env, NULL);
 
                 if (!streq(out, want))
                         fail_msg("case %zu: template '%s' over /%s/ on '%s': got '%s', want '%s'", i,

@@ -237,7 +237,8 @@ static int rules_test(const CtlContext *ctx, int argc, char *argv[]) {
                                                c->proc_root);
                 r = proc_read_cmdline(c->proc_root, a.pid, &cmdline);
                 if (r < 0)
-                        return log_error_errno(r, "Failed to read the cmdline of process %d: %m", (int) a.pid);
+                        return log_error_errno(r, "Failed to read the cmdline of process %d: %m",
+                                               (int) a.pid);
                 chain.proc_root = c->proc_root;
                 in.comm = st.comm;
                 in.cmdline = cmdline;
