@@ -13,6 +13,10 @@ static const CtlVerb verbs[] = {
         { "config", verb_config,
           "  config check [FILE]      Check a config file; print problems as FILE:LINE:COL: message\n"
           "  config show              The effective config, and where each value comes from\n" },
+        { "rules", verb_rules,
+          "  rules list               The rules of the config file, in order (first match decides)\n"
+          "  rules test --pid N | --name X [--cmdline S] [--parent P]... [--tag K=V]...\n"
+          "                           Which rule decides a process, its action and its name\n" },
 };
 
 static void help(FILE *f) {
