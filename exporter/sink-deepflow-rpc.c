@@ -58,11 +58,12 @@ static grpc_channel *channel_create(const DeepflowRpc *rpc) {
                 { .type = GRPC_ARG_INTEGER,
                   .key = (char *) GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
                   .value.integer = DEEPFLOW_RPC_BACKOFF_INITIAL_MS },
-                /* gRPC uses the "minimum reconnect backoff" as the timeout of one connection attempt: it
-                 * is the connect timeout, not a backoff (100 ms would fail any controller farther away). */
+                /* gRPC uses the "minimum reconnect backoff" as the timeout of one connection attempt, not
+                 * as a backoff (100 ms would fail any controller farther away). One second more than our
+                 * own wait, so that a hanging handshake ends in our clear timeout, not in gRPC's. */
                 { .type = GRPC_ARG_INTEGER,
                   .key = (char *) GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-                  .value.integer = (int) (rpc->connect_timeout / USEC_PER_MSEC) },
+                  .value.integer = (int) (rpc->connect_timeout / USEC_PER_MSEC) + 1000 },
                 { .type = GRPC_ARG_INTEGER,
                   .key = (char *) GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
                   .value.integer = DEEPFLOW_RPC_BACKOFF_MAX_MS },
@@ -113,8 +114,8 @@ int deepflow_rpc_new(const char *host, uint16_t port, const DeepflowRpcOptions *
         /* gRPC takes the connect timeout as an int of milliseconds. */
         if (rpc->connect_timeout < USEC_PER_MSEC)
                 rpc->connect_timeout = USEC_PER_MSEC;
-        if (rpc->connect_timeout / USEC_PER_MSEC > INT_MAX)
-                rpc->connect_timeout = (usec_t) INT_MAX * USEC_PER_MSEC;
+        if (rpc->connect_timeout / USEC_PER_MSEC > INT_MAX - 1000)
+                rpc->connect_timeout = (usec_t) (INT_MAX - 1000) * USEC_PER_MSEC;
 
         if (!grpc_initialized) {
                 grpc_init();
@@ -184,25 +185,26 @@ static const char *connectivity_state_to_string(grpc_connectivity_state s) {
 }
 
 /* Waits until the channel is READY, at most the connect timeout. A connection attempt that fails (the
- * channel goes from CONNECTING to TRANSIENT_FAILURE) ends the wait at once: nothing listens there. */
+ * channel goes to TRANSIENT_FAILURE) ends the wait at once: nothing listens there. */
 static int wait_ready(DeepflowRpc *r, char **ret_error) {
         gpr_timespec deadline = deadline_after(r->connect_timeout);
         grpc_connectivity_state s;
-        bool attempted = false;
 
-        s = grpc_channel_check_connectivity_state(r->channel, 1);
-        if (s == GRPC_CHANNEL_TRANSIENT_FAILURE) {
-                /* A channel in TRANSIENT_FAILURE stays there while it retries in the background (pick_first
-                 * reports no CONNECTING in between), so a retry on it cannot tell "refused again" from
-                 * "still trying". A fresh channel to the same target gives this push its own attempt: it
-                 * fails at once when nothing listens, and connects at once to a restarted controller. */
+        s = grpc_channel_check_connectivity_state(r->channel, 0);
+        if (s == GRPC_CHANNEL_TRANSIENT_FAILURE || s == GRPC_CHANNEL_CONNECTING) {
+                /* Left over from before this push (gRPC core makes progress only inside our completion queue
+                 * calls): a channel in TRANSIENT_FAILURE stays there while it retries (pick_first reports
+                 * no CONNECTING in between), and a CONNECTING one is still on an old attempt. Neither can
+                 * tell this push "refused now" from "still trying". A fresh channel to the same target
+                 * gives the push its own attempt: it fails at once when nothing listens, and connects at
+                 * once to a restarted controller. */
                 grpc_channel *fresh = channel_create(r);
                 if (!fresh)
                         return deepflow_error(ret_error, -ENOMEM, "Cannot create a channel to %s", r->target);
                 grpc_channel_destroy(r->channel);
                 r->channel = fresh;
-                s = grpc_channel_check_connectivity_state(r->channel, 1);
         }
+        s = grpc_channel_check_connectivity_state(r->channel, 1);
 
         while (s != GRPC_CHANNEL_READY) {
                 grpc_connectivity_state n;
@@ -211,11 +213,12 @@ static int wait_ready(DeepflowRpc *r, char **ret_error) {
                 if (s == GRPC_CHANNEL_SHUTDOWN)
                         return deepflow_error(ret_error, -ESHUTDOWN, "Channel to controller %s is shut down",
                                               r->target);
-                if (s == GRPC_CHANNEL_CONNECTING)
-                        attempted = true;
-                if (s == GRPC_CHANNEL_TRANSIENT_FAILURE && attempted)
+                /* The channel was IDLE or fresh when this push asked it to connect: a failure now is
+                 * this push's own attempt. */
+                if (s == GRPC_CHANNEL_TRANSIENT_FAILURE)
                         return deepflow_error(ret_error, -ECONNREFUSED,
-                                              "Cannot connect to controller %s (connection failed)", r->target);
+                                              "Cannot connect to controller %s (refused or unreachable)",
+                                              r->target);
 
                 grpc_channel_watch_connectivity_state(r->channel, s, deadline, r->cq, r);
                 ev = grpc_completion_queue_pluck(r->cq, r, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
@@ -249,8 +252,8 @@ static int status_to_errno(grpc_status_code status) {
         }
 }
 
-int deepflow_rpc_call(DeepflowRpc *rpc, const char *method, const uint8_t *req, size_t req_len, uint8_t **ret_resp,
-                      size_t *ret_resp_len, char **ret_error) {
+static int call_once(DeepflowRpc *rpc, const char *method, const uint8_t *req, size_t req_len, uint8_t **ret_resp,
+                     size_t *ret_resp_len, char **ret_error) {
         grpc_metadata_array initial_md, trailing_md;
         grpc_byte_buffer *send_bb = NULL, *recv_bb = NULL;
         grpc_status_code status = GRPC_STATUS_UNKNOWN;
@@ -260,10 +263,6 @@ int deepflow_rpc_call(DeepflowRpc *rpc, const char *method, const uint8_t *req, 
         grpc_call *call;
         grpc_event ev;
         int r;
-
-        r = wait_ready(rpc, ret_error);
-        if (r < 0)
-                return r;
 
         call = grpc_channel_create_call(rpc->channel, NULL, GRPC_PROPAGATE_DEFAULTS, rpc->cq,
                                         grpc_slice_from_static_string(method), NULL,
@@ -355,4 +354,27 @@ finish:
                 grpc_byte_buffer_destroy(recv_bb);
         grpc_call_unref(call);
         return r;
+}
+
+int deepflow_rpc_call(DeepflowRpc *rpc, const char *method, const uint8_t *req, size_t req_len, uint8_t **ret_resp,
+                      size_t *ret_resp_len, char **ret_error) {
+        int r;
+
+        r = wait_ready(rpc, ret_error);
+        if (r < 0)
+                return r;
+        r = call_once(rpc, method, req, req_len, ret_resp, ret_resp_len, ret_error);
+        if (r != -ECONNREFUSED)
+                return r;
+
+        /* UNAVAILABLE on a READY channel: the connection died since the last call (a restarted controller)
+         * and nobody polled it in between (gRPC core makes progress only inside our completion queue
+         * calls), so the request went out on the dead socket. Once more on a new connection: both methods
+         * are idempotent (the same version again; GPIDSync replaces the whole list). */
+        free(*ret_error);
+        *ret_error = NULL;
+        r = wait_ready(rpc, ret_error);
+        if (r < 0)
+                return r;
+        return call_once(rpc, method, req, req_len, ret_resp, ret_resp_len, ret_error);
 }

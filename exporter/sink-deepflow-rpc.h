@@ -21,7 +21,7 @@
 #define DEEPFLOW_RPC_MAX_RECEIVE (64 * 1024 * 1024)
 
 typedef struct DeepflowRpcOptions {
-        usec_t connect_timeout; /* 0: default; at least 1 ms, at most INT_MAX ms */
+        usec_t connect_timeout; /* 0: default; clamped to [1 ms, INT_MAX - 1000 ms] */
         usec_t request_timeout; /* 0: default */
 } DeepflowRpcOptions;
 
