@@ -72,7 +72,7 @@ static int spawn_wait(char *const argv[], int stdout_fd, pid_t *ret_pid) {
 static bool python_has_grpc(void) {
         char *argv[] = { PYTHON, "-c", "import grpc, grpc_tools.protoc", NULL };
         int status;
-        pid_t pid;
+        pid_t pid = 0;
 
         if (access(PYTHON, X_OK) < 0 || spawn_wait(argv, -1, &pid) < 0)
                 return false;
