@@ -15,8 +15,8 @@
 #include "sink-deepflow-msg.h"
 
 #define N_PROCESSES 2000
-#define N_SOCKETS 20000
-#define ROUNDS 20
+#define N_SOCKETS   20000
+#define ROUNDS      20
 
 static double cpu_now(void) {
         struct timespec ts;
@@ -40,10 +40,13 @@ int main(void) {
         static SyncProcess procs[N_PROCESSES];
         static SyncSocket socks[N_SOCKETS];
         static uint32_t pids[N_PROCESSES];
-        DeepflowIdentity id = { .ctrl_ip = "10.0.0.5", .ctrl_mac = "52:54:00:12:34:56", .agent_id = 1,
-                                .agent_type = 3, .team_id = "t" };
-        char *ips[] = { "10.0.0.5/24", NULL };
-        DeepflowInterface ifs[] = { { .name = "eth0", .mac = 0x525400123456ULL, .ips = ips, .n_ips = 1 } };
+        DeepflowIdentity id = {.ctrl_ip = "10.0.0.5",
+                               .ctrl_mac = "52:54:00:12:34:56",
+                               .agent_id = 1,
+                               .agent_type = 3,
+                               .team_id = "t"};
+        char *ips[] = {"10.0.0.5/24", NULL};
+        DeepflowInterface ifs[] = {{.name = "eth0", .mac = 0x525400123456ULL, .ips = ips, .n_ips = 1}};
         uint8_t *buf = NULL;
         size_t len = 0, full_len = 0, hb_len = 0, gpid_len = 0, *index = NULL, n_entries = 0;
         double t, t_full, t_hb, t_gpid, t_answer;
@@ -55,31 +58,49 @@ int main(void) {
                         tags[k].key = xasprintf("key%zu", k);
                         tags[k].value = xasprintf("value-%zu-%zu", i % 50, k);
                 }
-                procs[i] = (SyncProcess) {
-                        .pid = pids[i], .ppid = 1, .start_time = 1700000000 + i,
-                        .name = xasprintf("service-%zu", i % 200), .process_name = xasprintf("java"),
-                        .cmdline = xasprintf("/usr/bin/java -Xmx2g -jar /srv/app-%zu.jar --port %zu", i, 8000 + i),
-                        .user = xasprintf("app"), .uid = 1000, .netns_inode = 4026531840ULL, .netns_idx = 1,
-                        .container_id = xasprintf("%064zx", i), .tags = tags, .n_tags = 4,
+                procs[i] = (SyncProcess){
+                        .pid = pids[i],
+                        .ppid = 1,
+                        .start_time = 1700000000 + i,
+                        .name = xasprintf("service-%zu", i % 200),
+                        .process_name = xasprintf("java"),
+                        .cmdline = xasprintf("/usr/bin/java -Xmx2g -jar /srv/app-%zu.jar --port %zu", i,
+                                             8000 + i),
+                        .user = xasprintf("app"),
+                        .uid = 1000,
+                        .netns_inode = 4026531840ULL,
+                        .netns_idx = 1,
+                        .container_id = xasprintf("%064zx", i),
+                        .tags = tags,
+                        .n_tags = 4,
                 };
         }
         for (size_t i = 0; i < N_SOCKETS; i++) {
                 bool udp = i % 10 == 9;
-                socks[i] = (SyncSocket) {
-                        .udp = udp, .family = 4, .local_port = (uint16_t) (10000 + i % 50000),
-                        .remote_port = (uint16_t) (udp ? 53 : 443), .role = i % 3 == 0 ? SYNC_ROLE_SERVER
-                                                                                        : SYNC_ROLE_CLIENT,
-                        .pids = &pids[i % N_PROCESSES], .n_pids = 1, .netns_inode = 4026531840ULL,
-                        .netns_idx = 1, .inode = 100000 + i,
+                socks[i] = (SyncSocket){
+                        .udp = udp,
+                        .family = 4,
+                        .local_port = (uint16_t) (10000 + i % 50000),
+                        .remote_port = (uint16_t) (udp ? 53 : 443),
+                        .role = i % 3 == 0 ? SYNC_ROLE_SERVER : SYNC_ROLE_CLIENT,
+                        .pids = &pids[i % N_PROCESSES],
+                        .n_pids = 1,
+                        .netns_inode = 4026531840ULL,
+                        .netns_idx = 1,
+                        .inode = 100000 + i,
                 };
                 strcpy(socks[i].state, udp ? "connected" : "established");
                 snprintf(socks[i].local_addr, sizeof(socks[i].local_addr), "10.0.%zu.%zu", (i / 250) % 256,
                          i % 250 + 1);
-                snprintf(socks[i].remote_addr, sizeof(socks[i].remote_addr), "172.16.%zu.%zu", (i / 200) % 256,
-                         i % 200 + 1);
+                snprintf(socks[i].remote_addr, sizeof(socks[i].remote_addr), "172.16.%zu.%zu",
+                         (i / 200) % 256, i % 200 + 1);
         }
-        SyncState st = { .version = 1700000000, .hostname = "bench-host", .processes = procs,
-                         .n_processes = N_PROCESSES, .sockets = socks, .n_sockets = N_SOCKETS };
+        SyncState st = {.version = 1700000000,
+                        .hostname = "bench-host",
+                        .processes = procs,
+                        .n_processes = N_PROCESSES,
+                        .sockets = socks,
+                        .n_sockets = N_SOCKETS};
 
         t = cpu_now();
         for (int r = 0; r < ROUNDS; r++) {

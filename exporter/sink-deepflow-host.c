@@ -22,7 +22,7 @@
 
 /* A host has at most this many interfaces we report (containers hosts can have thousands of veths; the
  * controller needs the ones that carry the agent's addresses, which are never that far down the list). */
-#define DEEPFLOW_MAX_INTERFACES 4096
+#define DEEPFLOW_MAX_INTERFACES        4096
 #define DEEPFLOW_MAX_IPS_PER_INTERFACE 256
 
 static void freeifaddrsp(struct ifaddrs **p) {
@@ -150,7 +150,7 @@ int deepflow_host_interfaces(DeepflowInterface **ret, size_t *ret_n) {
                         }
                         ifs = l;
                         d = &ifs[n];
-                        *d = (DeepflowInterface) {};
+                        *d = (DeepflowInterface){};
                         d->name = strdup(ifa->ifa_name);
                         if (!d->name) {
                                 r = -ENOMEM;
@@ -181,7 +181,7 @@ fail:
 }
 
 int deepflow_host_route_source(const char *host, uint16_t port, char **ret_ip) {
-        struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV };
+        struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_NUMERICSERV};
         struct addrinfo *ai = NULL;
         struct sockaddr_storage local;
         socklen_t len = sizeof(local);

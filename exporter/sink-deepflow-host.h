@@ -7,8 +7,8 @@
 
 typedef struct DeepflowInterface {
         char *name;
-        uint64_t mac;  /* the 6 bytes as a 48-bit number: 00:11:22:33:44:55 = 0x001122334455; 0 if none */
-        char **ips;    /* NULL-terminated "address/prefixlen", IPv4 then IPv6 in getifaddrs order */
+        uint64_t mac; /* the 6 bytes as a 48-bit number: 00:11:22:33:44:55 = 0x001122334455; 0 if none */
+        char **ips;   /* NULL-terminated "address/prefixlen", IPv4 then IPv6 in getifaddrs order */
         size_t n_ips;
 } DeepflowInterface;
 

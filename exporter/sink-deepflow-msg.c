@@ -47,7 +47,8 @@ static int pack_message(const ProtobufCMessage *m, uint8_t **ret, size_t *ret_le
 }
 
 static int process_info_cmp(const void *a, const void *b) {
-        const Agent__ProcessInfo *x = *(Agent__ProcessInfo *const *) a, *y = *(Agent__ProcessInfo *const *) b;
+        const Agent__ProcessInfo *x = *(Agent__ProcessInfo *const *) a,
+                                 *y = *(Agent__ProcessInfo *const *) b;
         return x->pid < y->pid ? -1 : x->pid > y->pid;
 }
 
@@ -82,8 +83,8 @@ static void identity_to_agent_id(const DeepflowIdentity *id, Agent__AgentId *inf
         info->team_id = (char *) id->team_id;
 }
 
-int deepflow_genesis_pack(const DeepflowIdentity *id, const SyncState *st, bool full, const DeepflowInterface *ifs,
-                          size_t n_ifs, uint8_t **ret, size_t *ret_len) {
+int deepflow_genesis_pack(const DeepflowIdentity *id, const SyncState *st, bool full,
+                          const DeepflowInterface *ifs, size_t n_ifs, uint8_t **ret, size_t *ret_len) {
         Agent__GenesisSyncRequest req = AGENT__GENESIS_SYNC_REQUEST__INIT;
         Agent__AgentId info = AGENT__AGENT_ID__INIT;
         Agent__GenesisPlatformData platform = AGENT__GENESIS_PLATFORM_DATA__INIT;
@@ -310,8 +311,8 @@ int deepflow_gpid_unpack(const uint8_t *buf, size_t len, const SyncState *st, co
         if (resp->n_entries != n_entries) {
                 size_t got = resp->n_entries;
                 agent__gpidsync_response__free_unpacked(resp, NULL);
-                return deepflow_error(ret_error, -EPROTO, "GPIDSync answer has %zu entries for %zu sent", got,
-                                      n_entries);
+                return deepflow_error(ret_error, -EPROTO, "GPIDSync answer has %zu entries for %zu sent",
+                                      got, n_entries);
         }
 
         if (n_entries > 0) {
@@ -329,14 +330,14 @@ int deepflow_gpid_unpack(const uint8_t *buf, size_t len, const SyncState *st, co
                 uint32_t side0 = e->has_pid_0 ? e->pid_0 : 0, side1 = e->has_pid_1 ? e->pid_1 : 0;
                 bool server = socket_is_server(s);
 
-                socks[i] = (SinkSocketGpid) {
+                socks[i] = (SinkSocketGpid){
                         .netns_inode = s->netns_inode,
                         .inode = s->inode,
                         .local_gpid = server ? side1 : side0,
                         .remote_gpid = server ? side0 : side1,
                 };
                 if (socks[i].local_gpid != 0)
-                        gpids[n_gpids++] = (SinkGpid) { .pid = s->pids[0], .gpid = socks[i].local_gpid };
+                        gpids[n_gpids++] = (SinkGpid){.pid = s->pids[0], .gpid = socks[i].local_gpid};
         }
         agent__gpidsync_response__free_unpacked(resp, NULL);
 
@@ -349,7 +350,7 @@ int deepflow_gpid_unpack(const uint8_t *buf, size_t len, const SyncState *st, co
                                 gpids[m++] = gpids[i];
         }
 
-        *ret = (SinkSocketResult) {
+        *ret = (SinkSocketResult){
                 .process_gpids = m > 0 ? TAKE_PTR(gpids) : NULL,
                 .n_process_gpids = m,
                 .socket_gpids = TAKE_PTR(socks),

@@ -17,14 +17,14 @@ typedef struct DeepflowIdentity {
         const char *ctrl_mac; /* agent_info.mac, GPIDSync ctrl_mac */
         uint32_t agent_id;
         uint32_t agent_type;
-        const char *team_id;  /* NULL: unset */
+        const char *team_id; /* NULL: unset */
 } DeepflowIdentity;
 
 /* A GenesisSyncRequest for `st`: `full` adds platform_data (hostname, `ifs`) and process_data (every
  * process, sorted by pid, tags sorted by key then value); otherwise a heartbeat with the header fields
  * only. */
-int deepflow_genesis_pack(const DeepflowIdentity *id, const SyncState *st, bool full, const DeepflowInterface *ifs,
-                          size_t n_ifs, uint8_t **ret, size_t *ret_len);
+int deepflow_genesis_pack(const DeepflowIdentity *id, const SyncState *st, bool full,
+                          const DeepflowInterface *ifs, size_t n_ifs, uint8_t **ret, size_t *ret_len);
 
 /* The version of a GenesisSyncResponse (0 when unset). */
 int deepflow_genesis_unpack_version(const uint8_t *buf, size_t len, uint64_t *ret_version);

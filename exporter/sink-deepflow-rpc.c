@@ -35,8 +35,8 @@
 #include "sink-deepflow-rpc.h"
 
 struct DeepflowRpc {
-        char *uri;     /* the gRPC target URI */
-        char *target;  /* "host:port" for messages */
+        char *uri;    /* the gRPC target URI */
+        char *target; /* "host:port" for messages */
         grpc_channel *channel;
         grpc_completion_queue *cq;
         usec_t connect_timeout;
@@ -54,24 +54,24 @@ static gpr_timespec deadline_after(usec_t usec) {
 
 static grpc_channel *channel_create(const DeepflowRpc *rpc) {
         grpc_arg args[] = {
-                { .type = GRPC_ARG_INTEGER, .key = (char *) GRPC_ARG_ENABLE_HTTP_PROXY, .value.integer = 0 },
-                { .type = GRPC_ARG_INTEGER,
-                  .key = (char *) GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
-                  .value.integer = DEEPFLOW_RPC_BACKOFF_INITIAL_MS },
+                {.type = GRPC_ARG_INTEGER, .key = (char *) GRPC_ARG_ENABLE_HTTP_PROXY, .value.integer = 0},
+                {.type = GRPC_ARG_INTEGER,
+                 .key = (char *) GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+                 .value.integer = DEEPFLOW_RPC_BACKOFF_INITIAL_MS},
                 /* gRPC uses the "minimum reconnect backoff" as the timeout of one connection attempt, not
                  * as a backoff (100 ms would fail any controller farther away). One second more than our
                  * own wait, so that a hanging handshake ends in our clear timeout, not in gRPC's. */
-                { .type = GRPC_ARG_INTEGER,
-                  .key = (char *) GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
-                  .value.integer = (int) (rpc->connect_timeout / USEC_PER_MSEC) + 1000 },
-                { .type = GRPC_ARG_INTEGER,
-                  .key = (char *) GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
-                  .value.integer = DEEPFLOW_RPC_BACKOFF_MAX_MS },
-                { .type = GRPC_ARG_INTEGER,
-                  .key = (char *) GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
-                  .value.integer = DEEPFLOW_RPC_MAX_RECEIVE },
+                {.type = GRPC_ARG_INTEGER,
+                 .key = (char *) GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+                 .value.integer = (int) (rpc->connect_timeout / USEC_PER_MSEC) + 1000},
+                {.type = GRPC_ARG_INTEGER,
+                 .key = (char *) GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+                 .value.integer = DEEPFLOW_RPC_BACKOFF_MAX_MS},
+                {.type = GRPC_ARG_INTEGER,
+                 .key = (char *) GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH,
+                 .value.integer = DEEPFLOW_RPC_MAX_RECEIVE},
         };
-        grpc_channel_args chargs = { .num_args = ELEMENTSOF(args), .args = args };
+        grpc_channel_args chargs = {.num_args = ELEMENTSOF(args), .args = args};
 
         grpc_channel_credentials *creds = grpc_insecure_credentials_create();
         grpc_channel *ch = grpc_channel_create(rpc->uri, creds, &chargs);
@@ -144,8 +144,8 @@ DeepflowRpc *deepflow_rpc_free(DeepflowRpc *r) {
                 /* Every call was plucked to completion; drain whatever the shutdown itself queues. */
                 grpc_completion_queue_shutdown(r->cq);
                 for (;;) {
-                        grpc_event ev = grpc_completion_queue_pluck(r->cq, NULL,
-                                                                    gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+                        grpc_event ev = grpc_completion_queue_pluck(
+                                r->cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
                         if (ev.type == GRPC_QUEUE_SHUTDOWN)
                                 break;
                 }
@@ -200,7 +200,8 @@ static int wait_ready(DeepflowRpc *r, char **ret_error) {
                  * once to a restarted controller. */
                 grpc_channel *fresh = channel_create(r);
                 if (!fresh)
-                        return deepflow_error(ret_error, -ENOMEM, "Cannot create a channel to %s", r->target);
+                        return deepflow_error(ret_error, -ENOMEM, "Cannot create a channel to %s",
+                                              r->target);
                 grpc_channel_destroy(r->channel);
                 r->channel = fresh;
         }
@@ -252,8 +253,8 @@ static int status_to_errno(grpc_status_code status) {
         }
 }
 
-static int call_once(DeepflowRpc *rpc, const char *method, const uint8_t *req, size_t req_len, uint8_t **ret_resp,
-                     size_t *ret_resp_len, char **ret_error) {
+static int call_once(DeepflowRpc *rpc, const char *method, const uint8_t *req, size_t req_len,
+                     uint8_t **ret_resp, size_t *ret_resp_len, char **ret_error) {
         grpc_metadata_array initial_md, trailing_md;
         grpc_byte_buffer *send_bb = NULL, *recv_bb = NULL;
         grpc_status_code status = GRPC_STATUS_UNKNOWN;
@@ -303,14 +304,15 @@ static int call_once(DeepflowRpc *rpc, const char *method, const uint8_t *req, s
 
         if (status != GRPC_STATUS_OK) {
                 char *d = grpc_slice_to_c_string(details);
-                r = deepflow_error(ret_error, status_to_errno(status), "%s on controller %s failed: status %d: %s",
-                                   method, rpc->target, (int) status, isempty(d) ? "(no details)" : d);
+                r = deepflow_error(ret_error, status_to_errno(status),
+                                   "%s on controller %s failed: status %d: %s", method, rpc->target,
+                                   (int) status, isempty(d) ? "(no details)" : d);
                 gpr_free(d);
                 goto finish;
         }
         if (!recv_bb) {
-                r = deepflow_error(ret_error, -EPROTO, "%s on controller %s: answer without a message", method,
-                                   rpc->target);
+                r = deepflow_error(ret_error, -EPROTO, "%s on controller %s: answer without a message",
+                                   method, rpc->target);
                 goto finish;
         }
 
@@ -321,8 +323,8 @@ static int call_once(DeepflowRpc *rpc, const char *method, const uint8_t *req, s
                 uint8_t *buf;
 
                 if (!grpc_byte_buffer_reader_init(&reader, recv_bb)) {
-                        r = deepflow_error(ret_error, -EPROTO, "%s on controller %s: unreadable answer", method,
-                                           rpc->target);
+                        r = deepflow_error(ret_error, -EPROTO, "%s on controller %s: unreadable answer",
+                                           method, rpc->target);
                         goto finish;
                 }
                 all = grpc_byte_buffer_reader_readall(&reader);
@@ -356,8 +358,8 @@ finish:
         return r;
 }
 
-int deepflow_rpc_call(DeepflowRpc *rpc, const char *method, const uint8_t *req, size_t req_len, uint8_t **ret_resp,
-                      size_t *ret_resp_len, char **ret_error) {
+int deepflow_rpc_call(DeepflowRpc *rpc, const char *method, const uint8_t *req, size_t req_len,
+                      uint8_t **ret_resp, size_t *ret_resp_len, char **ret_error) {
         int r;
 
         r = wait_ready(rpc, ret_error);

@@ -16,7 +16,7 @@
 /* Reconnect backoff of the channel: short, so that a restarted controller is reached again within
  * about two seconds (the connect timeout bounds each attempt). */
 #define DEEPFLOW_RPC_BACKOFF_INITIAL_MS 100
-#define DEEPFLOW_RPC_BACKOFF_MAX_MS 2000
+#define DEEPFLOW_RPC_BACKOFF_MAX_MS     2000
 /* The largest answer accepted (a GPIDSync answer for 20,000 sockets is under 1 MiB). */
 #define DEEPFLOW_RPC_MAX_RECEIVE (64 * 1024 * 1024)
 
@@ -38,8 +38,8 @@ const char *deepflow_rpc_target(const DeepflowRpc *r);
  * timeout for a connection, then at most the request timeout for the answer. On failure returns -errno
  * (-ECONNREFUSED: cannot connect, -ETIMEDOUT: a timeout, -EPROTO: a gRPC error status) and a malloc'd
  * one-line reason in *ret_error. */
-int deepflow_rpc_call(DeepflowRpc *r, const char *method, const uint8_t *req, size_t req_len, uint8_t **ret_resp,
-                      size_t *ret_resp_len, char **ret_error);
+int deepflow_rpc_call(DeepflowRpc *r, const char *method, const uint8_t *req, size_t req_len,
+                      uint8_t **ret_resp, size_t *ret_resp_len, char **ret_error);
 
 /* Releases gRPC core if it was initialized (tests and a daemon's exit; no channel may be alive). */
 void deepflow_rpc_global_done(void);

@@ -114,8 +114,9 @@ int sink_deepflow_open_with(const ConfigSink *cfg, const DeepflowRpcOptions *opt
                 struct in6_addr a;
 
                 if (inet_pton(AF_INET, cfg->ctrl_ip, &a) != 1 && inet_pton(AF_INET6, cfg->ctrl_ip, &a) != 1)
-                        return deepflow_error(ret_error, -EINVAL, "Sink '%s': ctrl_ip '%s' is not an IP address",
-                                              name, cfg->ctrl_ip);
+                        return deepflow_error(ret_error, -EINVAL,
+                                              "Sink '%s': ctrl_ip '%s' is not an IP address", name,
+                                              cfg->ctrl_ip);
                 s->ctrl_ip = strdup(cfg->ctrl_ip);
                 if (!s->ctrl_ip)
                         return -ENOMEM;
@@ -125,9 +126,10 @@ int sink_deepflow_open_with(const ConfigSink *cfg, const DeepflowRpcOptions *opt
                 if (r == -ENOMEM)
                         return r;
                 if (r < 0)
-                        return deepflow_error(ret_error, r,
-                                              "Sink '%s': ctrl_mac '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)",
-                                              name, cfg->ctrl_mac);
+                        return deepflow_error(
+                                ret_error, r,
+                                "Sink '%s': ctrl_mac '%s' is not a MAC address (aa:bb:cc:dd:ee:ff)", name,
+                                cfg->ctrl_mac);
         }
         if (opts)
                 s->rpc_opts = *opts;
@@ -196,7 +198,8 @@ static int resolve_identity(DeepflowSink *s, char **ret_ip, char **ret_mac, char
                 r = deepflow_host_mac_of(ip, &mac);
                 if (r == -EADDRNOTAVAIL)
                         return deepflow_error(ret_error, r,
-                                              "ctrl_ip '%s' is not an address of this host: set ctrl_mac", ip);
+                                              "ctrl_ip '%s' is not an address of this host: set ctrl_mac",
+                                              ip);
                 if (r < 0)
                         return deepflow_error(ret_error, r, "Cannot find the MAC address of '%s': %s", ip,
                                               strerror(-r));
@@ -208,7 +211,7 @@ static int resolve_identity(DeepflowSink *s, char **ret_ip, char **ret_mac, char
 }
 
 static DeepflowIdentity identity(const DeepflowSink *s, const char *ip, const char *mac) {
-        return (DeepflowIdentity) {
+        return (DeepflowIdentity){
                 .ctrl_ip = ip,
                 .ctrl_mac = mac,
                 .agent_id = s->agent_id,
@@ -233,16 +236,19 @@ static int genesis_send(DeepflowSink *s, const DeepflowIdentity *id, const SyncS
         r = deepflow_genesis_pack(id, st, full, ifs, n_ifs, &req, &req_len);
         deepflow_interfaces_free(ifs, n_ifs);
         if (r < 0)
-                return deepflow_error(ret_error, r, "Cannot build the GenesisSync message: %s", strerror(-r));
+                return deepflow_error(ret_error, r, "Cannot build the GenesisSync message: %s",
+                                      strerror(-r));
 
-        r = deepflow_rpc_call(s->rpc, DEEPFLOW_METHOD_GENESIS_SYNC, req, req_len, &resp, &resp_len, ret_error);
+        r = deepflow_rpc_call(s->rpc, DEEPFLOW_METHOD_GENESIS_SYNC, req, req_len, &resp, &resp_len,
+                              ret_error);
         if (r < 0) {
                 failover(s, r);
                 return r;
         }
         r = deepflow_genesis_unpack_version(resp, resp_len, ret_answer);
         if (r < 0)
-                return deepflow_error(ret_error, r, "GenesisSync answer from %s is not a GenesisSyncResponse",
+                return deepflow_error(ret_error, r,
+                                      "GenesisSync answer from %s is not a GenesisSyncResponse",
                                       deepflow_rpc_target(s->rpc));
         log_debug("Sink '%s': GenesisSync %s version %llu (%zu bytes) answered %llu", s->name,
                   full ? "full" : "heartbeat", (unsigned long long) st->version, req_len,
@@ -250,8 +256,8 @@ static int genesis_send(DeepflowSink *s, const DeepflowIdentity *id, const SyncS
         return 0;
 }
 
-static int deepflow_push(void *impl, const SyncState *st, uint64_t acked_version, uint64_t *ret_acked_version,
-                         char **ret_error) {
+static int deepflow_push(void *impl, const SyncState *st, uint64_t acked_version,
+                         uint64_t *ret_acked_version, char **ret_error) {
         DeepflowSink *s = impl;
         _cleanup_free_ char *error = NULL, *ip = NULL, *mac = NULL;
         bool full = acked_version != st->version, resent = false;
@@ -281,10 +287,11 @@ static int deepflow_push(void *impl, const SyncState *st, uint64_t acked_version
                         break;
                 /* 0: the controller has nothing of ours (it restarted, or forgot a silent agent). */
                 if (resent) {
-                        r = deepflow_error(&error, -EPROTO,
-                                           "Controller %s answered version 0 to a full GenesisSync: it stored "
-                                           "nothing (agent_info %s/%s, agent_type %u)",
-                                           deepflow_rpc_target(s->rpc), ip, mac, s->agent_type);
+                        r = deepflow_error(
+                                &error, -EPROTO,
+                                "Controller %s answered version 0 to a full GenesisSync: it stored "
+                                "nothing (agent_info %s/%s, agent_type %u)",
+                                deepflow_rpc_target(s->rpc), ip, mac, s->agent_type);
                         goto fail;
                 }
                 log_info("Sink '%s': controller %s has no state for us, sending everything again", s->name,

@@ -5,11 +5,11 @@
 #include "sink-deepflow-rpc.h"
 #include "sink.h"
 
-#define DEEPFLOW_DEFAULT_PORT 30035
+#define DEEPFLOW_DEFAULT_PORT       30035
 #define DEEPFLOW_DEFAULT_AGENT_TYPE 3 /* TT_PUBLIC_CLOUD */
 
 #define DEEPFLOW_METHOD_GENESIS_SYNC "/agent.Synchronizer/GenesisSync"
-#define DEEPFLOW_METHOD_GPID_SYNC "/agent.Synchronizer/GPIDSync"
+#define DEEPFLOW_METHOD_GPID_SYNC    "/agent.Synchronizer/GPIDSync"
 
 /* sink_deepflow_ops.open() with the internal timeouts overridden (tests; NULL = the defaults, 5 s to
  * connect and 30 s per request as the reference agent). */

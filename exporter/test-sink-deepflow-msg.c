@@ -21,48 +21,132 @@ static const DeepflowIdentity ident = {
 };
 
 /* Two processes given out of pid order, with tags out of (key, value) order. */
-static SyncTag tags_b[] = { { "zone", "b" }, { "app", "web" }, { "app", "api" } };
+static SyncTag tags_b[] = {{"zone", "b"}, {"app", "web"}, {"app", "api"}};
 static SyncProcess procs[] = {
-        { .pid = 300, .start_time = 1700000300, .name = "web", .process_name = "nginx",
-          .cmdline = "nginx -g daemon off;", .user = "www-data", .netns_inode = 4026531992ULL,
-          .container_id = "", .tags = tags_b, .n_tags = 3 },
-        { .pid = 20, .start_time = 1700000020, .name = "db", .process_name = "postgres",
-          .cmdline = "postgres -D /var/lib/pg", .user = "postgres", .netns_inode = 0x1f0000001ULL,
-          .container_id = "abc123", .tags = NULL, .n_tags = 0 },
+        {.pid = 300,
+         .start_time = 1700000300,
+         .name = "web",
+         .process_name = "nginx",
+         .cmdline = "nginx -g daemon off;",
+         .user = "www-data",
+         .netns_inode = 4026531992ULL,
+         .container_id = "",
+         .tags = tags_b,
+         .n_tags = 3},
+        {.pid = 20,
+         .start_time = 1700000020,
+         .name = "db",
+         .process_name = "postgres",
+         .cmdline = "postgres -D /var/lib/pg",
+         .user = "postgres",
+         .netns_inode = 0x1f0000001ULL,
+         .container_id = "abc123",
+         .tags = NULL,
+         .n_tags = 0},
 };
 
-static uint32_t pids_web[] = { 300 };
-static uint32_t pids_shared[] = { 20, 300 };
+static uint32_t pids_web[] = {300};
+static uint32_t pids_shared[] = {20, 300};
 
 static SyncSocket socks[] = {
         /* 0: TCP client 10.0.0.5:40000 -> 10.0.0.9:5432 */
-        { .udp = false, .family = 4, .state = "established", .local_addr = "10.0.0.5", .local_port = 40000,
-          .remote_addr = "10.0.0.9", .remote_port = 5432, .role = SYNC_ROLE_CLIENT, .pids = pids_web,
-          .n_pids = 1, .netns_inode = 11, .netns_idx = 1, .inode = 1001 },
+        {.udp = false,
+         .family = 4,
+         .state = "established",
+         .local_addr = "10.0.0.5",
+         .local_port = 40000,
+         .remote_addr = "10.0.0.9",
+         .remote_port = 5432,
+         .role = SYNC_ROLE_CLIENT,
+         .pids = pids_web,
+         .n_pids = 1,
+         .netns_inode = 11,
+         .netns_idx = 1,
+         .inode = 1001},
         /* 1: TCP server 1.2.3.4:80 <- 5.6.7.8:50000, shared by 20 and 300 */
-        { .udp = false, .family = 4, .state = "established", .local_addr = "1.2.3.4", .local_port = 80,
-          .remote_addr = "5.6.7.8", .remote_port = 50000, .role = SYNC_ROLE_SERVER, .pids = pids_shared,
-          .n_pids = 2, .netns_inode = 11, .netns_idx = 1, .inode = 1002 },
+        {.udp = false,
+         .family = 4,
+         .state = "established",
+         .local_addr = "1.2.3.4",
+         .local_port = 80,
+         .remote_addr = "5.6.7.8",
+         .remote_port = 50000,
+         .role = SYNC_ROLE_SERVER,
+         .pids = pids_shared,
+         .n_pids = 2,
+         .netns_inode = 11,
+         .netns_idx = 1,
+         .inode = 1002},
         /* 2: TCP listen: left out */
-        { .udp = false, .family = 4, .state = "listen", .local_addr = "0.0.0.0", .local_port = 80,
-          .remote_addr = "0.0.0.0", .remote_port = 0, .role = SYNC_ROLE_SERVER, .pids = pids_web, .n_pids = 1,
-          .netns_inode = 11, .netns_idx = 1, .inode = 1003 },
+        {.udp = false,
+         .family = 4,
+         .state = "listen",
+         .local_addr = "0.0.0.0",
+         .local_port = 80,
+         .remote_addr = "0.0.0.0",
+         .remote_port = 0,
+         .role = SYNC_ROLE_SERVER,
+         .pids = pids_web,
+         .n_pids = 1,
+         .netns_inode = 11,
+         .netns_idx = 1,
+         .inode = 1003},
         /* 3: connected UDP marked server: still a client */
-        { .udp = true, .family = 4, .state = "connected", .local_addr = "10.0.0.5", .local_port = 5353,
-          .remote_addr = "10.0.0.1", .remote_port = 53, .role = SYNC_ROLE_SERVER, .pids = pids_web,
-          .n_pids = 1, .netns_inode = 12, .netns_idx = 2, .inode = 1004 },
+        {.udp = true,
+         .family = 4,
+         .state = "connected",
+         .local_addr = "10.0.0.5",
+         .local_port = 5353,
+         .remote_addr = "10.0.0.1",
+         .remote_port = 53,
+         .role = SYNC_ROLE_SERVER,
+         .pids = pids_web,
+         .n_pids = 1,
+         .netns_inode = 12,
+         .netns_idx = 2,
+         .inode = 1004},
         /* 4: IPv6: left out */
-        { .udp = false, .family = 6, .state = "established", .local_addr = "2001:db8::1", .local_port = 443,
-          .remote_addr = "2001:db8::2", .remote_port = 60000, .role = SYNC_ROLE_SERVER, .pids = pids_web,
-          .n_pids = 1, .netns_inode = 11, .netns_idx = 1, .inode = 1005 },
+        {.udp = false,
+         .family = 6,
+         .state = "established",
+         .local_addr = "2001:db8::1",
+         .local_port = 443,
+         .remote_addr = "2001:db8::2",
+         .remote_port = 60000,
+         .role = SYNC_ROLE_SERVER,
+         .pids = pids_web,
+         .n_pids = 1,
+         .netns_inode = 11,
+         .netns_idx = 1,
+         .inode = 1005},
         /* 5: bound UDP: left out */
-        { .udp = true, .family = 4, .state = "bound", .local_addr = "0.0.0.0", .local_port = 68,
-          .remote_addr = "0.0.0.0", .remote_port = 0, .role = SYNC_ROLE_CLIENT, .pids = pids_web,
-          .n_pids = 1, .netns_inode = 11, .netns_idx = 1, .inode = 1006 },
+        {.udp = true,
+         .family = 4,
+         .state = "bound",
+         .local_addr = "0.0.0.0",
+         .local_port = 68,
+         .remote_addr = "0.0.0.0",
+         .remote_port = 0,
+         .role = SYNC_ROLE_CLIENT,
+         .pids = pids_web,
+         .n_pids = 1,
+         .netns_inode = 11,
+         .netns_idx = 1,
+         .inode = 1006},
         /* 6: established but no synced owner: left out */
-        { .udp = false, .family = 4, .state = "established", .local_addr = "10.0.0.5", .local_port = 40001,
-          .remote_addr = "10.0.0.9", .remote_port = 5432, .role = SYNC_ROLE_CLIENT, .pids = NULL, .n_pids = 0,
-          .netns_inode = 11, .netns_idx = 1, .inode = 1007 },
+        {.udp = false,
+         .family = 4,
+         .state = "established",
+         .local_addr = "10.0.0.5",
+         .local_port = 40001,
+         .remote_addr = "10.0.0.9",
+         .remote_port = 5432,
+         .role = SYNC_ROLE_CLIENT,
+         .pids = NULL,
+         .n_pids = 0,
+         .netns_inode = 11,
+         .netns_idx = 1,
+         .inode = 1007},
 };
 
 static SyncState state = {
@@ -75,8 +159,8 @@ static SyncState state = {
 };
 
 static void test_genesis_full(void **unused) {
-        char *ips[] = { "10.0.0.5/24", "fe80::1/64", NULL };
-        DeepflowInterface ifs[] = { { .name = "eth0", .mac = 0x0242ac110002ULL, .ips = ips, .n_ips = 2 } };
+        char *ips[] = {"10.0.0.5/24", "fe80::1/64", NULL};
+        DeepflowInterface ifs[] = {{.name = "eth0", .mac = 0x0242ac110002ULL, .ips = ips, .n_ips = 2}};
         uint8_t *buf = NULL;
         size_t len = 0;
 
@@ -247,9 +331,9 @@ static void test_gpid_request(void **unused) {
 }
 
 static void test_gpid_answer(void **unused) {
-        Agent__GPIDSyncEntry e[3], *ptrs[3] = { &e[0], &e[1], &e[2] };
+        Agent__GPIDSyncEntry e[3], *ptrs[3] = {&e[0], &e[1], &e[2]};
         Agent__GPIDSyncResponse resp = AGENT__GPIDSYNC_RESPONSE__INIT;
-        size_t index[] = { 0, 1, 3 };
+        size_t index[] = {0, 1, 3};
         SinkSocketResult res = {};
         char *error = NULL;
         uint8_t buf[256];
@@ -295,7 +379,7 @@ static void test_gpid_answer(void **unused) {
         /* An answer with a different number of entries is refused with a reason. */
         resp.n_entries = 2;
         len = agent__gpidsync_response__pack(&resp, buf);
-        res = (SinkSocketResult) {};
+        res = (SinkSocketResult){};
         assert_int_equal(deepflow_gpid_unpack(buf, len, &state, index, 3, &res, &error), -EPROTO);
         assert_non_null(error);
         assert_non_null(strstr(error, "2 entries for 3 sent"));
@@ -304,7 +388,7 @@ static void test_gpid_answer(void **unused) {
 }
 
 static void test_gpid_empty(void **unused) {
-        SyncState empty = { .version = 5, .hostname = "h" };
+        SyncState empty = {.version = 5, .hostname = "h"};
         SinkSocketResult res = {};
         uint8_t *buf = NULL, answer[8];
         size_t len = 0, *index = NULL, n = 1;
@@ -368,10 +452,10 @@ static void test_host(void **unused) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_genesis_full),   cmocka_unit_test(test_genesis_heartbeat),
+                cmocka_unit_test(test_genesis_full),    cmocka_unit_test(test_genesis_heartbeat),
                 cmocka_unit_test(test_genesis_version), cmocka_unit_test(test_gpid_request),
-                cmocka_unit_test(test_gpid_answer),    cmocka_unit_test(test_gpid_empty),
-                cmocka_unit_test(test_mac_normalize),  cmocka_unit_test(test_host),
+                cmocka_unit_test(test_gpid_answer),     cmocka_unit_test(test_gpid_empty),
+                cmocka_unit_test(test_mac_normalize),   cmocka_unit_test(test_host),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

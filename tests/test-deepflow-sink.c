@@ -49,7 +49,7 @@ typedef struct Server {
         char state_path[64];
 } Server;
 
-static Server server = { .pid = -1 };
+static Server server = {.pid = -1};
 static char tmpdir[] = "/tmp/test-deepflow-sink.XXXXXX";
 
 static int spawn_wait(char *const argv[], int stdout_fd, pid_t *ret_pid) {
@@ -70,7 +70,7 @@ static int spawn_wait(char *const argv[], int stdout_fd, pid_t *ret_pid) {
 }
 
 static bool python_has_grpc(void) {
-        char *argv[] = { PYTHON, "-c", "import grpc, grpc_tools.protoc", NULL };
+        char *argv[] = {PYTHON, "-c", "import grpc, grpc_tools.protoc", NULL};
         int status;
         pid_t pid = 0;
 
@@ -90,15 +90,16 @@ static void server_start(Server *s, uint16_t port) {
 
         snprintf(portstr, sizeof(portstr), "%u", port);
         snprintf(s->state_path, sizeof(s->state_path), "%s/state.json", tmpdir);
-        char *argv[] = { PYTHON,   (char *) arg_server, "--proto",        (char *) arg_proto, "--state",
-                         s->state_path, "--port",      portstr, NULL };
+        char *argv[] = {PYTHON,    (char *) arg_server, "--proto", (char *) arg_proto,
+                        "--state", s->state_path,       "--port",  portstr,
+                        NULL};
 
         assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
         assert_int_equal(spawn_wait(argv, pipefd[1], &s->pid), 0);
         close(pipefd[1]);
 
         while (!memchr(line, '\n', len)) {
-                struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
+                struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
                 usec_t now = now_usec(CLOCK_MONOTONIC);
                 ssize_t n;
 
@@ -169,55 +170,155 @@ static bool jnull(json_t *j, const char *path) {
 
 #define V0 1700000000ULL
 
-static SyncTag tags_web[] = { { "zone", "eu-1" }, { "app", "shop" }, { "app", "frontend" }, { "tier", "web:1" } };
-static SyncTag tags_db[] = { { "app", "shop" } };
+static SyncTag tags_web[] = {{"zone", "eu-1"}, {"app", "shop"}, {"app", "frontend"}, {"tier", "web:1"}};
+static SyncTag tags_db[] = {{"app", "shop"}};
 static SyncProcess procs[] = {
-        { .pid = 4242, .ppid = 1, .start_time = 1699999000, .name = "shop-web", .process_name = "nginx",
-          .cmdline = "nginx: worker process", .user = "www-data", .uid = 33, .netns_inode = 4026531840ULL,
-          .netns_idx = 1, .container_id = "", .tags = tags_web, .n_tags = 4 },
-        { .pid = 17, .ppid = 1, .start_time = 1699998000, .name = "shop-db", .process_name = "postgres",
-          .cmdline = "postgres -D /srv/pg", .user = "postgres", .uid = 111, .netns_inode = 4026532001ULL,
-          .netns_idx = 2, .container_id = "0123456789abcdef", .tags = tags_db, .n_tags = 1 },
-        { .pid = 900, .ppid = 17, .start_time = 1699998500, .name = "worker", .process_name = "python3",
-          .cmdline = "python3 worker.py --queue high", .user = "root", .uid = 0, .netns_inode = 4026531840ULL,
-          .netns_idx = 1, .container_id = "", .tags = NULL, .n_tags = 0 },
+        {.pid = 4242,
+         .ppid = 1,
+         .start_time = 1699999000,
+         .name = "shop-web",
+         .process_name = "nginx",
+         .cmdline = "nginx: worker process",
+         .user = "www-data",
+         .uid = 33,
+         .netns_inode = 4026531840ULL,
+         .netns_idx = 1,
+         .container_id = "",
+         .tags = tags_web,
+         .n_tags = 4},
+        {.pid = 17,
+         .ppid = 1,
+         .start_time = 1699998000,
+         .name = "shop-db",
+         .process_name = "postgres",
+         .cmdline = "postgres -D /srv/pg",
+         .user = "postgres",
+         .uid = 111,
+         .netns_inode = 4026532001ULL,
+         .netns_idx = 2,
+         .container_id = "0123456789abcdef",
+         .tags = tags_db,
+         .n_tags = 1},
+        {.pid = 900,
+         .ppid = 17,
+         .start_time = 1699998500,
+         .name = "worker",
+         .process_name = "python3",
+         .cmdline = "python3 worker.py --queue high",
+         .user = "root",
+         .uid = 0,
+         .netns_inode = 4026531840ULL,
+         .netns_idx = 1,
+         .container_id = "",
+         .tags = NULL,
+         .n_tags = 0},
 };
 
-static uint32_t pid_web[] = { 4242 }, pid_db[] = { 17 }, pid_shared[] = { 900, 4242 };
+static uint32_t pid_web[] = {4242}, pid_db[] = {17}, pid_shared[] = {900, 4242};
 
 static SyncSocket socks[] = {
         /* 0: web (client) -> db, loopback flow, client end */
-        { .udp = false, .family = 4, .state = "established", .local_addr = "127.0.0.1", .local_port = 41000,
-          .remote_addr = "127.0.0.1", .remote_port = 5432, .role = SYNC_ROLE_CLIENT, .pids = pid_web,
-          .n_pids = 1, .netns_inode = 4026531840ULL, .netns_idx = 1, .inode = 501 },
+        {.udp = false,
+         .family = 4,
+         .state = "established",
+         .local_addr = "127.0.0.1",
+         .local_port = 41000,
+         .remote_addr = "127.0.0.1",
+         .remote_port = 5432,
+         .role = SYNC_ROLE_CLIENT,
+         .pids = pid_web,
+         .n_pids = 1,
+         .netns_inode = 4026531840ULL,
+         .netns_idx = 1,
+         .inode = 501},
         /* 1: the same flow, server end in db */
-        { .udp = false, .family = 4, .state = "established", .local_addr = "127.0.0.1", .local_port = 5432,
-          .remote_addr = "127.0.0.1", .remote_port = 41000, .role = SYNC_ROLE_SERVER, .pids = pid_db,
-          .n_pids = 1, .netns_inode = 4026532001ULL, .netns_idx = 2, .inode = 502 },
+        {.udp = false,
+         .family = 4,
+         .state = "established",
+         .local_addr = "127.0.0.1",
+         .local_port = 5432,
+         .remote_addr = "127.0.0.1",
+         .remote_port = 41000,
+         .role = SYNC_ROLE_SERVER,
+         .pids = pid_db,
+         .n_pids = 1,
+         .netns_inode = 4026532001ULL,
+         .netns_idx = 2,
+         .inode = 502},
         /* 2: server socket shared by 900 and 4242, remote far away */
-        { .udp = false, .family = 4, .state = "established", .local_addr = "192.168.7.10", .local_port = 443,
-          .remote_addr = "203.0.113.5", .remote_port = 61000, .role = SYNC_ROLE_SERVER, .pids = pid_shared,
-          .n_pids = 2, .netns_inode = 4026531840ULL, .netns_idx = 1, .inode = 503 },
+        {.udp = false,
+         .family = 4,
+         .state = "established",
+         .local_addr = "192.168.7.10",
+         .local_port = 443,
+         .remote_addr = "203.0.113.5",
+         .remote_port = 61000,
+         .role = SYNC_ROLE_SERVER,
+         .pids = pid_shared,
+         .n_pids = 2,
+         .netns_inode = 4026531840ULL,
+         .netns_idx = 1,
+         .inode = 503},
         /* 3: connected UDP, marked server by its port: sent as client */
-        { .udp = true, .family = 4, .state = "connected", .local_addr = "10.1.2.3", .local_port = 5353,
-          .remote_addr = "10.1.2.254", .remote_port = 53, .role = SYNC_ROLE_SERVER, .pids = pid_web,
-          .n_pids = 1, .netns_inode = 4026531840ULL, .netns_idx = 1, .inode = 504 },
+        {.udp = true,
+         .family = 4,
+         .state = "connected",
+         .local_addr = "10.1.2.3",
+         .local_port = 5353,
+         .remote_addr = "10.1.2.254",
+         .remote_port = 53,
+         .role = SYNC_ROLE_SERVER,
+         .pids = pid_web,
+         .n_pids = 1,
+         .netns_inode = 4026531840ULL,
+         .netns_idx = 1,
+         .inode = 504},
         /* 4: IPv6: cannot be expressed, left out */
-        { .udp = false, .family = 6, .state = "established", .local_addr = "2001:db8::1", .local_port = 443,
-          .remote_addr = "2001:db8::2", .remote_port = 60000, .role = SYNC_ROLE_SERVER, .pids = pid_web,
-          .n_pids = 1, .netns_inode = 4026531840ULL, .netns_idx = 1, .inode = 505 },
+        {.udp = false,
+         .family = 6,
+         .state = "established",
+         .local_addr = "2001:db8::1",
+         .local_port = 443,
+         .remote_addr = "2001:db8::2",
+         .remote_port = 60000,
+         .role = SYNC_ROLE_SERVER,
+         .pids = pid_web,
+         .n_pids = 1,
+         .netns_inode = 4026531840ULL,
+         .netns_idx = 1,
+         .inode = 505},
         /* 5: listening: left out */
-        { .udp = false, .family = 4, .state = "listen", .local_addr = "0.0.0.0", .local_port = 5432,
-          .remote_addr = "0.0.0.0", .remote_port = 0, .role = SYNC_ROLE_SERVER, .pids = pid_db, .n_pids = 1,
-          .netns_inode = 4026532001ULL, .netns_idx = 2, .inode = 506 },
+        {.udp = false,
+         .family = 4,
+         .state = "listen",
+         .local_addr = "0.0.0.0",
+         .local_port = 5432,
+         .remote_addr = "0.0.0.0",
+         .remote_port = 0,
+         .role = SYNC_ROLE_SERVER,
+         .pids = pid_db,
+         .n_pids = 1,
+         .netns_inode = 4026532001ULL,
+         .netns_idx = 2,
+         .inode = 506},
         /* 6: bound UDP: left out */
-        { .udp = true, .family = 4, .state = "bound", .local_addr = "0.0.0.0", .local_port = 68,
-          .remote_addr = "0.0.0.0", .remote_port = 0, .role = SYNC_ROLE_CLIENT, .pids = pid_web, .n_pids = 1,
-          .netns_inode = 4026531840ULL, .netns_idx = 1, .inode = 507 },
+        {.udp = true,
+         .family = 4,
+         .state = "bound",
+         .local_addr = "0.0.0.0",
+         .local_port = 68,
+         .remote_addr = "0.0.0.0",
+         .remote_port = 0,
+         .role = SYNC_ROLE_CLIENT,
+         .pids = pid_web,
+         .n_pids = 1,
+         .netns_inode = 4026531840ULL,
+         .netns_idx = 1,
+         .inode = 507},
 };
 
 static SyncState make_state(uint64_t version) {
-        return (SyncState) {
+        return (SyncState){
                 .version = version,
                 .hostname = "procsync-test-host",
                 .processes = procs,
@@ -240,7 +341,7 @@ static void *open_sink(const char *const *controllers, const char *ctrl_ip, cons
                 .ctrl_ip = (char *) ctrl_ip,
                 .ctrl_mac = (char *) ctrl_mac,
         };
-        DeepflowRpcOptions opts = { .connect_timeout = connect_timeout, .request_timeout = 10 * USEC_PER_SEC };
+        DeepflowRpcOptions opts = {.connect_timeout = connect_timeout, .request_timeout = 10 * USEC_PER_SEC};
         char *error = NULL;
         void *impl = NULL;
 
@@ -249,7 +350,7 @@ static void *open_sink(const char *const *controllers, const char *ctrl_ip, cons
         return impl;
 }
 
-static const char *const loopback[] = { "127.0.0.1", NULL };
+static const char *const loopback[] = {"127.0.0.1", NULL};
 
 static int push(void *impl, const SyncState *st, uint64_t acked, uint64_t *ret_acked, char **ret_error) {
         return sink_deepflow_ops.push(impl, st, acked, ret_acked, ret_error);
@@ -298,8 +399,10 @@ static void assert_processes_equal(json_t *agent, const SyncState *st) {
                         assert_true(found);
                         /* ... and in (key, value) order */
                         if (t > 0) {
-                                const char *pk = json_string_value(json_array_get(json_array_get(tags, t - 1), 0));
-                                const char *pv = json_string_value(json_array_get(json_array_get(tags, t - 1), 1));
+                                const char *pk =
+                                        json_string_value(json_array_get(json_array_get(tags, t - 1), 0));
+                                const char *pv =
+                                        json_string_value(json_array_get(json_array_get(tags, t - 1), 1));
                                 int c = strcmp(pk, k);
                                 assert_true(c < 0 || (c == 0 && strcmp(pv, v) < 0));
                         }
@@ -448,7 +551,7 @@ static uint32_t gpid_of(const SinkSocketResult *r, uint32_t pid) {
 static void result_done(SinkSocketResult *r) {
         free(r->process_gpids);
         free(r->socket_gpids);
-        *r = (SinkSocketResult) {};
+        *r = (SinkSocketResult){};
 }
 
 static void test_gpid_sync(void **unused) {
@@ -611,8 +714,8 @@ static void test_server_down(void **unused) {
         assert_true(r < 0);
         assert_int_equal(acked, V0 + 3); /* untouched on failure */
         assert_non_null(error);
-        printf("push to a dead controller: %d after %llu ms: %s\n", r, (unsigned long long) (t / USEC_PER_MSEC),
-               error);
+        printf("push to a dead controller: %d after %llu ms: %s\n", r,
+               (unsigned long long) (t / USEC_PER_MSEC), error);
         assert_non_null(strstr(error, "127.0.0.1"));
         assert_true(t < 2 * USEC_PER_SEC + 500 * USEC_PER_MSEC);
         free(error);
@@ -635,18 +738,18 @@ static void test_server_down(void **unused) {
         error = NULL;
 
         /* A listener that never speaks HTTP/2: the connect timeout (2 s here) ends the wait. */
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons(port),
-                                  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in sa = {
+                .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         assert_true(fd >= 0);
-        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int) { 1 }, sizeof(int)), 0);
+        assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int)), 0);
         assert_int_equal(bind(fd, (struct sockaddr *) &sa, sizeof(sa)), 0);
         assert_int_equal(listen(fd, 16), 0);
         t = now_usec(CLOCK_MONOTONIC);
         r = push(impl, &st, V0 + 3, &acked, &error);
         t = now_usec(CLOCK_MONOTONIC) - t;
-        printf("push to a silent controller: %d after %llu ms: %s\n", r, (unsigned long long) (t / USEC_PER_MSEC),
-               strempty(error));
+        printf("push to a silent controller: %d after %llu ms: %s\n", r,
+               (unsigned long long) (t / USEC_PER_MSEC), strempty(error));
         assert_int_equal(r, -ETIMEDOUT);
         assert_non_null(strstr(error, "within 2000 ms"));
         assert_true(t >= 1900 * USEC_PER_MSEC);
@@ -666,7 +769,7 @@ static void test_server_down(void **unused) {
 
 static void test_failover(void **unused) {
         /* 127.0.0.2 is loopback too, but the server listens on 127.0.0.1 only: refused there. */
-        const char *const controllers[] = { "127.0.0.2", "127.0.0.1", NULL };
+        const char *const controllers[] = {"127.0.0.2", "127.0.0.1", NULL};
         void *impl = open_sink(controllers, "127.0.0.1", NULL, 2 * USEC_PER_SEC);
         SyncState st = make_state(V0 + 4);
         uint64_t acked = 0;
@@ -703,8 +806,8 @@ static void test_configured_identity(void **unused) {
 }
 
 static void test_open_errors(void **unused) {
-        const char *const none[] = { NULL };
-        ConfigSink cfg = { .type = SINK_DEEPFLOW, .name = "bad", .controller_ips = (char **) none };
+        const char *const none[] = {NULL};
+        ConfigSink cfg = {.type = SINK_DEEPFLOW, .name = "bad", .controller_ips = (char **) none};
         SyncState st = make_state(0);
         void *impl = NULL;
         uint64_t acked = 0;
