@@ -520,6 +520,36 @@ static void test_full_heartbeat_change(void **unused) {
         sink_deepflow_ops.close(impl);
 }
 
+static void test_stale_version(void **unused) {
+        void *impl = open_sink(loopback, NULL, NULL, 0);
+        SyncState old = make_state(V0 + 10), cur = make_state(V0 + 11);
+        uint64_t acked = 0;
+        char *error = NULL;
+        json_t *j;
+
+        assert_int_equal(push(impl, &old, 0, &acked, &error), 0);
+        assert_int_equal(acked, V0 + 10);
+
+        /* The exporter wrongly believes V0 + 11 arrived: the heartbeat is answered with the version the
+         * server really holds, handed back so that the exporter sends the full message next time. */
+        assert_int_equal(push(impl, &cur, V0 + 11, &acked, &error), 0);
+        assert_int_equal(acked, V0 + 10);
+        j = server_state(&server);
+        assert_string_equal(jstr(j, "genesis/last/kind"), "heartbeat");
+        assert_int_equal(jint(j, LOOPBACK_AGENT "/version"), V0 + 10);
+        json_decref(j);
+
+        assert_int_equal(push(impl, &cur, acked, &acked, &error), 0);
+        assert_int_equal(acked, V0 + 11);
+        j = server_state(&server);
+        assert_string_equal(jstr(j, "genesis/last/kind"), "full");
+        assert_int_equal(jint(j, LOOPBACK_AGENT "/version"), V0 + 11);
+        json_decref(j);
+
+        assert_null(error);
+        sink_deepflow_ops.close(impl);
+}
+
 /* The entry the server received for flow (proto, ip0:port0 -> ip1:port1) sent from side `side` (its pid
  * set); -1 when absent. Both ends of a flow on one host give the same tuple from different sides. */
 static long find_entry(json_t *entries, int side, int proto, uint32_t ip0, uint32_t port0, uint32_t ip1,
@@ -855,6 +885,7 @@ static int group_setup(void **unused) {
 int main(int argc, char *argv[]) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_full_heartbeat_change),
+                cmocka_unit_test(test_stale_version),
                 cmocka_unit_test(test_gpid_sync),
                 cmocka_unit_test(test_server_restart),
                 cmocka_unit_test(test_server_down),
