@@ -283,7 +283,8 @@ static int deepflow_push(void *impl, const SyncState *st, uint64_t acked_version
                 r = genesis_send(s, &id, st, full, &answer, &error);
                 if (r < 0)
                         goto fail;
-                if (answer == st->version || answer != 0)
+                /* Ours: acknowledged. Another one: handed back, the exporter sends everything next time. */
+                if (answer != 0)
                         break;
                 /* 0: the controller has nothing of ours (it restarted, or forgot a silent agent). */
                 if (resent) {
