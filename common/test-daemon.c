@@ -1,9 +1,5 @@
 /* Tests of daemon.c with real signals, a real second writer process, and a real AF_UNIX datagram socket
- * standing in for systemd's $NOTIFY_SOCKET.
- *
- * The configs written here are valid YAML for the real loader (common/config.c). Until that loader is
- * merged, a weak stand-in below understands just what these tests write; the real config_load() overrides
- * it as soon as it exists. */
+ * standing in for systemd's $NOTIFY_SOCKET, and the real config loader reading files written here. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,60 +17,6 @@
 #include "db.h"
 #include "proc-stat.h"
 #include "test-util.h"
-
-/* ---- Temporary stand-in for the YAML loader (test only) -------------------------------------------- */
-
-static int fallback_diag(ConfigDiags *diags, const char *path, unsigned line, const char *msg) {
-        ConfigDiag *items = realloc(diags->items, (diags->n_items + 1) * sizeof(ConfigDiag));
-
-        if (!items)
-                return -ENOMEM;
-        diags->items = items;
-        items[diags->n_items++] = (ConfigDiag){
-                .level = CONFIG_DIAG_ERROR,
-                .line = line,
-                .column = line > 0 ? 23 : 0,
-                .message = strdup(msg),
-        };
-        diags->n_errors++;
-        free(diags->path);
-        diags->path = strdup(path);
-        return -EINVAL;
-}
-
-__attribute__((weak)) int config_load(const char *explicit_path, Config **ret, ConfigDiags *diags) {
-        _cleanup_(config_freep) Config *c = NULL;
-        _cleanup_free_ char *text = NULL;
-        const char *p;
-        unsigned line = 1;
-        int r;
-
-        r = config_new_default(&c);
-        if (r < 0)
-                return r;
-        if (!explicit_path) {
-                *ret = TAKE_PTR(c);
-                return 0;
-        }
-        r = test_read_file(explicit_path, &text, NULL);
-        if (r < 0) {
-                fallback_diag(diags, explicit_path, 0, "cannot read the file");
-                return r;
-        }
-        for (p = text; *p; p++) {
-                if (strneq(p, "os-proc-sync-enabled: [", 23))
-                        return fallback_diag(diags, explicit_path, line, "expected a boolean");
-                if (strneq(p, "state_dir: ", 11)) {
-                        free(c->state_dir);
-                        c->state_dir = strndup(p + 11, strcspn(p + 11, "\n"));
-                }
-                if (*p == '\n')
-                        line++;
-        }
-        c->path = strdup(explicit_path);
-        *ret = TAKE_PTR(c);
-        return 0;
-}
 
 /* ---- Fixture -------------------------------------------------------------------------------------- */
 
