@@ -92,7 +92,7 @@ void proc_table_sort(ProcTable *t) {
 ScanProcess *proc_table_find(const ProcTable *t, pid_t pid) {
         ScanProcess key = { .pid = pid };
 
-        return bsearch(&key, t->items, t->n, sizeof(ScanProcess), cmp_pid);
+        return t->n > 0 ? bsearch(&key, t->items, t->n, sizeof(ScanProcess), cmp_pid) : NULL;
 }
 
 void proc_table_swap(ProcTable *a, ProcTable *b) {
