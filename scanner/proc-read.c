@@ -1,5 +1,4 @@
-/* See proc-read.h. One open, reads until EOF (a procfs file may hand out its content in several reads),
- * one close. */
+/* See proc-read.h. One open, reads until EOF or a short read, one close. */
 #include "proc-read.h"
 
 #include <errno.h>
@@ -59,6 +58,11 @@ ssize_t read_fd(int fd, ReadBuf *b, size_t max) {
                 if (n == 0)
                         break;
                 len += (size_t) n;
+                /* A short read is the end: procfs hands out a whole seq_file or cmdline in one read when the
+                 * buffer is big enough, and so do regular files. This saves the second read(2) that would
+                 * return 0, on each of the thousands of files a cycle reads. */
+                if (len + 1 < b->size && len < max)
+                        break;
         }
         b->data[len] = 0;
         return (ssize_t) len;

@@ -191,7 +191,7 @@ static int scan_one(ProcScanner *s, pid_t pid, int pid_fd, ProcTable *t, ProcSca
         ScanProcess p = { .pid = pid };
         ProcStat st;
         const char *user;
-        bool denied = false, user_denied;
+        bool denied = false, user_denied, kthread;
         ssize_t n;
         int r;
 
@@ -207,26 +207,32 @@ static int scan_one(ProcScanner *s, pid_t pid, int pid_fd, ProcTable *t, ProcSca
         p.start_time = (int64_t) (s->boot_time + st.start_ticks / (uint64_t) s->clk_tck);
         (void) text_repair_utf8(st.comm, strlen(st.comm), p.comm);
 
-        r = read_required(s, pid_fd, "status", PROC_SMALL_FILE_MAX);
-        if (r < 0)
-                return r;
-        if (proc_status_parse_uid(s->buf.data, (size_t) r, &p.uid) < 0)
-                return r == 0 ? -ESRCH : -EBADMSG;
+        /* A kernel thread has uid 0, no cmdline, no exe and the root cgroup: only its namespace is worth
+         * a read. Kernel threads are a fifth of the processes of a small host and more on a big one. */
+        kthread = st.flags & PROC_PF_KTHREAD;
+        s->cmdline[0] = 0;
+        if (!kthread) {
+                r = read_required(s, pid_fd, "status", PROC_SMALL_FILE_MAX);
+                if (r < 0)
+                        return r;
+                if (proc_status_parse_uid(s->buf.data, (size_t) r, &p.uid) < 0)
+                        return r == 0 ? -ESRCH : -EBADMSG;
 
-        r = read_required(s, pid_fd, "cmdline", PROC_CMDLINE_MAX);
-        if (r < 0)
-                return r;
-        (void) proc_cmdline_join(s->buf.data, (size_t) r, s->cmdline);
+                r = read_required(s, pid_fd, "cmdline", PROC_CMDLINE_MAX);
+                if (r < 0)
+                        return r;
+                (void) proc_cmdline_join(s->buf.data, (size_t) r, s->cmdline);
 
-        r = read_required(s, pid_fd, "cgroup", PROC_SMALL_FILE_MAX);
-        if (r == -ENOMEM || r == -ESRCH)
-                return r;
-        (void) proc_cgroup_container_id(s->buf.data, r < 0 ? 0 : (size_t) r, p.container_id);
+                r = read_required(s, pid_fd, "cgroup", PROC_SMALL_FILE_MAX);
+                if (r == -ENOMEM || r == -ESRCH)
+                        return r;
+                (void) proc_cgroup_container_id(s->buf.data, r < 0 ? 0 : (size_t) r, p.container_id);
+        }
 
         /* exe and ns/net need ptrace access to the process; without it they stay empty. A kernel thread or
          * a zombie has no exe (ENOENT) while its directory is still there. */
         s->exe[0] = 0;
-        n = read_link(s, pid_fd, "exe");
+        n = kthread ? -ENOENT : read_link(s, pid_fd, "exe");
         if (n >= 0)
                 (void) text_repair_utf8(s->link, (size_t) n, s->exe);
         else if (n == -EACCES || n == -EPERM)
@@ -249,7 +255,7 @@ static int scan_one(ProcScanner *s, pid_t pid, int pid_fd, ProcTable *t, ProcSca
                 return r;
         if (denied || user_denied)
                 stats->n_denied++;
-        if ((p.pid == 2 || p.ppid == 2) && s->cmdline[0] == 0)
+        if (kthread)
                 stats->n_kernel_threads++;
         return 0;
 }

@@ -55,7 +55,7 @@ void proc_table_swap(ProcTable *a, ProcTable *b);
 
 typedef struct ProcScanStats {
         unsigned n_processes;
-        unsigned n_kernel_threads; /* pid 2 or ppid 2 with an empty cmdline */
+        unsigned n_kernel_threads; /* PF_KTHREAD in stat's flags */
         unsigned n_vanished;       /* listed, then gone before all their files were read */
         unsigned n_malformed;      /* stat or status unreadable (hidepid=) or unparsable: skipped */
         unsigned n_denied;         /* processes with a link we may not read (exe, ns/net, root) */
