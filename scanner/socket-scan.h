@@ -60,6 +60,8 @@ typedef struct SocketScan {
         size_t n_unowned;        /* kept sockets dropped because no given pid owns them */
         size_t n_fds;            /* fd entries read by the owner walk */
         unsigned n_fd_denied;    /* pids whose fd/ could not be read (EACCES/EPERM: missing capability) */
+
+        pid_t *owner_pids;       /* storage of every ScannedSocket.pids */
 } SocketScan;
 
 /* Scans the sockets of every network namespace of `pids` (the processes of this cycle's process scan, in
