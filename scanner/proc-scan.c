@@ -114,7 +114,6 @@ ProcScanner *proc_scanner_free(ProcScanner *s) {
         free(s);
         return NULL;
 }
-DEFINE_TRIVIAL_CLEANUP_FUNC(ProcScanner *, proc_scanner_free);
 
 uint64_t proc_scanner_boot_time(const ProcScanner *s) {
         return s->boot_time;

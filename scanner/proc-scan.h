@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "macro.h"
 #include "proc-parse.h"
 #include "proc-stat.h"
 
@@ -67,6 +68,7 @@ typedef struct ProcScanner ProcScanner;
 /* Opens `proc_root` (kept open: every cycle lists it again) and reads the boot time from <root>/stat. */
 int proc_scanner_new(const char *proc_root, ProcScanner **ret);
 ProcScanner *proc_scanner_free(ProcScanner *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(ProcScanner *, proc_scanner_free);
 
 /* The boot time used for start_time (epoch seconds). */
 uint64_t proc_scanner_boot_time(const ProcScanner *s);
