@@ -16,8 +16,8 @@ typedef struct FdOwner {
 typedef struct FdWalk {
         FdOwner *owners; /* in walk order; a pid holding a socket in several fds appears once per fd */
         size_t n_owners, allocated;
-        size_t n_fds;         /* fd entries read */
-        unsigned n_denied;    /* pids whose fd/ or fd links could not be read (EACCES/EPERM) */
+        size_t n_fds;      /* fd entries read */
+        unsigned n_denied; /* pids whose fd/ or fd links could not be read (EACCES/EPERM) */
 } FdWalk;
 
 /* proc_root_fd: an open directory fd of the proc root. A pid that is gone (ENOENT/ESRCH) is skipped

@@ -14,7 +14,7 @@
 
 #include "macro.h"
 
-#define NET_TABLE_CHUNK (64 * 1024)
+#define NET_TABLE_CHUNK    (64 * 1024)
 #define NET_TABLE_LINE_MAX 4096 /* rows are ~150 bytes; anything longer is not a socket table */
 
 static int hexval(char c) {
@@ -85,7 +85,7 @@ static int parse_endpoint(const char *s, const char *end, int family, uint8_t ad
 
 int net_table_parse_line(const char *line, size_t len, bool udp, int family, SocketRaw *ret) {
         const char *p = line, *end = line + len, *tok[10], *tok_end[10];
-        SocketRaw raw = { .udp = udp, .family = family };
+        SocketRaw raw = {.udp = udp, .family = family};
         uint64_t v;
         int r;
 

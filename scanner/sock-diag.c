@@ -19,7 +19,7 @@
 
 #include "macro.h"
 
-#define SOCK_DIAG_BUFFER (256 * 1024)
+#define SOCK_DIAG_BUFFER     (256 * 1024)
 #define SOCK_DIAG_BUFFER_MAX (16 * 1024 * 1024)
 
 int sock_diag_open(void) {
@@ -73,8 +73,8 @@ static ssize_t recv_datagram(int fd, DumpBuffer *b) {
                 b->size = size;
         }
         for (;;) {
-                struct iovec iov = { .iov_base = b->data, .iov_len = b->size };
-                struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+                struct iovec iov = {.iov_base = b->data, .iov_len = b->size};
+                struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
 
                 n = recvmsg(fd, &mh, 0);
                 if (n < 0 && errno == EINTR)
@@ -92,21 +92,17 @@ static int dump_one(int fd, DumpBuffer *b, uint32_t seq, int family, int protoco
         struct {
                 struct nlmsghdr nlh;
                 struct inet_diag_req_v2 req;
-        } msg = {
-                .nlh = {
-                        .nlmsg_len = sizeof(msg),
-                        .nlmsg_type = SOCK_DIAG_BY_FAMILY,
-                        .nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP,
-                        .nlmsg_seq = seq,
-                },
-                .req = {
-                        .sdiag_family = (uint8_t) family,
-                        .sdiag_protocol = (uint8_t) protocol,
-                        .idiag_states = states,
-                },
-        };
-        struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+        } msg = {};
+        struct sockaddr_nl kernel = {.nl_family = AF_NETLINK};
         int r;
+
+        msg.nlh.nlmsg_len = sizeof(msg);
+        msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+        msg.nlh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+        msg.nlh.nlmsg_seq = seq;
+        msg.req.sdiag_family = (uint8_t) family;
+        msg.req.sdiag_protocol = (uint8_t) protocol;
+        msg.req.idiag_states = states;
 
         for (;;) {
                 ssize_t n = sendto(fd, &msg, sizeof(msg), 0, (struct sockaddr *) &kernel, sizeof(kernel));
@@ -125,7 +121,8 @@ static int dump_one(int fd, DumpBuffer *b, uint32_t seq, int family, int protoco
                 if (n < 0)
                         return (int) n;
                 len = (size_t) n;
-                for (struct nlmsghdr *h = (struct nlmsghdr *) b->data; NLMSG_OK(h, len); h = NLMSG_NEXT(h, len)) {
+                for (struct nlmsghdr *h = (struct nlmsghdr *) b->data; NLMSG_OK(h, len);
+                     h = NLMSG_NEXT(h, len)) {
                         const struct inet_diag_msg *m;
                         SocketRaw raw;
 
@@ -157,7 +154,7 @@ static int dump_one(int fd, DumpBuffer *b, uint32_t seq, int family, int protoco
                                 continue;
 
                         m = NLMSG_DATA(h);
-                        raw = (SocketRaw) {
+                        raw = (SocketRaw){
                                 .udp = protocol == IPPROTO_UDP,
                                 .family = m->idiag_family,
                                 .state = m->idiag_state,
@@ -183,12 +180,12 @@ int sock_diag_dump(int fd, socket_row_cb cb, void *userdata) {
                 int family, protocol;
                 uint32_t states;
         } dumps[] = {
-                { AF_INET, IPPROTO_TCP, 1U << SOCKET_KSTATE_LISTEN | 1U << SOCKET_KSTATE_ESTABLISHED },
-                { AF_INET6, IPPROTO_TCP, 1U << SOCKET_KSTATE_LISTEN | 1U << SOCKET_KSTATE_ESTABLISHED },
-                { AF_INET, IPPROTO_UDP, UINT32_MAX },
-                { AF_INET6, IPPROTO_UDP, UINT32_MAX },
+                {AF_INET, IPPROTO_TCP, 1U << SOCKET_KSTATE_LISTEN | 1U << SOCKET_KSTATE_ESTABLISHED},
+                {AF_INET6, IPPROTO_TCP, 1U << SOCKET_KSTATE_LISTEN | 1U << SOCKET_KSTATE_ESTABLISHED},
+                {AF_INET, IPPROTO_UDP, UINT32_MAX},
+                {AF_INET6, IPPROTO_UDP, UINT32_MAX},
         };
-        DumpBuffer b = { .size = SOCK_DIAG_BUFFER };
+        DumpBuffer b = {.size = SOCK_DIAG_BUFFER};
         int r = 0;
 
         b.data = malloc(b.size);

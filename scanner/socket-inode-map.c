@@ -14,7 +14,7 @@ int inode_map_init(InodeMap *m, size_t n) {
                         return -ENOMEM;
                 size *= 2;
         }
-        *m = (InodeMap) {
+        *m = (InodeMap){
                 .keys = calloc(size, sizeof(uint64_t)),
                 .values = calloc(size, sizeof(uint32_t)),
                 .mask = size - 1,
@@ -29,7 +29,7 @@ int inode_map_init(InodeMap *m, size_t n) {
 void inode_map_done(InodeMap *m) {
         free(m->keys);
         free(m->values);
-        *m = (InodeMap) {};
+        *m = (InodeMap){};
 }
 
 int inode_map_put(InodeMap *m, uint64_t inode, uint32_t value) {

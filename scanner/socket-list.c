@@ -12,7 +12,7 @@
 
 #include "macro.h"
 
-static const uint8_t v4_mapped_prefix[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+static const uint8_t v4_mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 static bool addr_is_v4_mapped(const uint8_t a[16]) {
         return memcmp(a, v4_mapped_prefix, sizeof(v4_mapped_prefix)) == 0;
@@ -78,12 +78,11 @@ int socket_list_add(SocketList *l, const SocketRaw *raw, uint64_t netns_inode) {
 
         /* A v6 socket talking IPv4 (a dual-stack socket) has v4-mapped addresses: shown as IPv4. The local
          * address decides; an unbound local end (::) follows the remote one. */
-        as_v4 = raw->family == AF_INET ||
-                addr_is_v4_mapped(raw->local) ||
+        as_v4 = raw->family == AF_INET || addr_is_v4_mapped(raw->local) ||
                 (addr_is_zero(raw->local, 16) && addr_is_v4_mapped(raw->remote));
 
         s = &l->items[l->n++];
-        *s = (ScannedSocket) {
+        *s = (ScannedSocket){
                 .udp = raw->udp,
                 .family = as_v4 ? 4 : 6,
                 .local_port = raw->local_port,
@@ -105,7 +104,7 @@ int socket_list_add_cb(const SocketRaw *raw, void *userdata) {
 
 void socket_list_done(SocketList *l) {
         free(l->items);
-        *l = (SocketList) {};
+        *l = (SocketList){};
 }
 
 static bool socket_is_listening(const ScannedSocket *s) {

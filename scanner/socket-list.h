@@ -18,9 +18,9 @@ enum {
 
 typedef struct SocketRaw {
         bool udp;
-        int family;          /* AF_INET or AF_INET6 */
-        uint8_t state;       /* SOCKET_KSTATE_* or any other kernel state */
-        uint8_t local[16];   /* network byte order; IPv4 in the first 4 bytes */
+        int family;        /* AF_INET or AF_INET6 */
+        uint8_t state;     /* SOCKET_KSTATE_* or any other kernel state */
+        uint8_t local[16]; /* network byte order; IPv4 in the first 4 bytes */
         uint8_t remote[16];
         uint16_t local_port; /* host byte order */
         uint16_t remote_port;

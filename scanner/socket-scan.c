@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "fd-walk.h"
+#include "log.h"
 #include "macro.h"
 #include "net-table.h"
 #include "sock-diag.h"
@@ -30,7 +31,7 @@ typedef struct ScanContext {
         const char *proc_root;
         int root_fd;
         bool live;
-        int orig_netns_fd;      /* our own netns, to come back to after a setns(); live only */
+        int orig_netns_fd; /* our own netns, to come back to after a setns(); live only */
         uint64_t own_netns_inode;
         SocketList list;
         SocketScan *figures;
@@ -59,7 +60,7 @@ static int socket_cmp(const void *a, const void *b) {
 }
 
 static int scan_netlink(ScanContext *c, pid_t pid, uint64_t netns_inode) {
-        SocketListAdd add = { .list = &c->list, .netns_inode = netns_inode };
+        SocketListAdd add = {.list = &c->list, .netns_inode = netns_inode};
         _cleanup_close_ int fd = -EBADF;
 
         if (netns_inode == c->own_netns_inode)
@@ -86,8 +87,8 @@ static int scan_netlink(ScanContext *c, pid_t pid, uint64_t netns_inode) {
 }
 
 static int scan_tables(ScanContext *c, pid_t pid, uint64_t netns_inode) {
-        static const char *const tables[] = { "tcp", "tcp6", "udp", "udp6" };
-        SocketListAdd add = { .list = &c->list, .netns_inode = netns_inode };
+        static const char *const tables[] = {"tcp", "tcp6", "udp", "udp6"};
+        SocketListAdd add = {.list = &c->list, .netns_inode = netns_inode};
         _cleanup_close_ int dir_fd = -EBADF;
         bool v6_missing = false;
         char path[64];
@@ -114,6 +115,11 @@ static int scan_tables(ScanContext *c, pid_t pid, uint64_t netns_inode) {
         return 0;
 }
 
+/* The pid no longer names a process of this netns: exited, or reused by a process of another netns. */
+static bool pid_is_gone(int r) {
+        return r == -ENOENT || r == -ESRCH || r == -ESTALE;
+}
+
 /* Dumps one netns through the first of its pids that works. Returns 0, -ESRCH when none did, -ENOMEM or
  * -ENOTRECOVERABLE (stuck in a foreign netns). */
 static int scan_netns(ScanContext *c, const SocketScanPid *group, size_t n) {
@@ -131,8 +137,13 @@ static int scan_netns(ScanContext *c, const SocketScanPid *group, size_t n) {
                         c->list.n_no_inode = mark_no_inode;
                         if (r == -ENOMEM || r == -ENOTRECOVERABLE)
                                 return r;
-                        if (!sock_diag_refused(r))
+                        if (pid_is_gone(r))
                                 continue;
+                        /* Refused (see sock_diag_refused()) or failed: the tables still work. */
+                        if (!sock_diag_refused(r))
+                                log_debug_errno(r,
+                                                "sock_diag dump through pid %d failed, using the tables: %m",
+                                                (int) group[i].pid);
                 }
                 r = scan_tables(c, group[i].pid, group[i].netns_inode);
                 if (r >= 0) {
@@ -248,7 +259,7 @@ int socket_scan(const char *proc_root, bool live_proc, const SocketScanPid *pids
         }
         qsort(sorted, n, sizeof(SocketScanPid), pid_netns_cmp);
 
-        c = (ScanContext) {
+        c = (ScanContext){
                 .proc_root = proc_root,
                 .root_fd = root_fd,
                 .live = live_proc,
@@ -316,5 +327,5 @@ void socket_scan_done(SocketScan *s) {
                 return;
         free(s->sockets);
         free(s->owner_pids);
-        *s = (SocketScan) {};
+        *s = (SocketScan){};
 }

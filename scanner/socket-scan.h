@@ -34,18 +34,18 @@ typedef struct SocketScanPid {
 } SocketScanPid;
 
 typedef struct ScannedSocket {
-        bool udp;                           /* else TCP */
-        uint8_t family;                     /* 4 or 6 (v4-mapped v6 is 4) */
-        char state[16];                     /* "listen", "established", "bound" or "connected" */
-        bool server;                        /* role: server, else client */
-        char local_addr[INET6_ADDRSTRLEN];  /* "127.0.0.1", "::1", "0.0.0.0", "::" */
+        bool udp;                          /* else TCP */
+        uint8_t family;                    /* 4 or 6 (v4-mapped v6 is 4) */
+        char state[16];                    /* "listen", "established", "bound" or "connected" */
+        bool server;                       /* role: server, else client */
+        char local_addr[INET6_ADDRSTRLEN]; /* "127.0.0.1", "::1", "0.0.0.0", "::" */
         uint16_t local_port;
         char remote_addr[INET6_ADDRSTRLEN]; /* "0.0.0.0" / "::" when there is no remote end */
         uint16_t remote_port;               /* 0 when there is no remote end */
         uint64_t inode;                     /* socket inode (socket:[N]) */
         uint64_t netns_inode;
-        const pid_t *pids;                  /* every owner, ascending, no duplicates; n_pids >= 1 */
-        size_t n_pids;                      /* (points into memory owned by the SocketScan) */
+        const pid_t *pids; /* every owner, ascending, no duplicates; n_pids >= 1 */
+        size_t n_pids;     /* (points into memory owned by the SocketScan) */
 } ScannedSocket;
 
 typedef struct SocketScan {
@@ -61,7 +61,7 @@ typedef struct SocketScan {
         size_t n_fds;            /* fd entries read by the owner walk */
         unsigned n_fd_denied;    /* pids whose fd/ could not be read (EACCES/EPERM: missing capability) */
 
-        pid_t *owner_pids;       /* storage of every ScannedSocket.pids */
+        pid_t *owner_pids; /* storage of every ScannedSocket.pids */
 } SocketScan;
 
 /* Scans the sockets of every network namespace of `pids` (the processes of this cycle's process scan, in

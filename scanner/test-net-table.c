@@ -19,12 +19,13 @@
         "  sl  local_address                         remote_address                        st tx_queue "    \
         "rx_queue tr tm->when retrnsmt   uid  timeout inode\n"
 #define UDP_HEADER                                                                                          \
-        "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode " \
+        "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout "      \
+        "inode "                                                                                            \
         "ref pointer drops            \n"
 
 static void assert_rows(const char *table, bool udp, int family, const char *const *expected, size_t n) {
         SocketList list = {};
-        SocketListAdd add = { .list = &list, .netns_inode = 4026531840 };
+        SocketListAdd add = {.list = &list, .netns_inode = 4026531840};
 
         assert_int_equal(net_table_parse(table, strlen(table), udp, family, socket_list_add_cb, &add), 0);
         for (size_t i = 0; i < list.n && i < n; i++) {
@@ -39,8 +40,7 @@ static void assert_rows(const char *table, bool udp, int family, const char *con
 }
 
 static void test_tcp4(void **state) {
-        static const char table[] =
-                TCP_HEADER
+        static const char table[] = TCP_HEADER
                 "   0: 0100007F:0CEA 00000000:0000 0A 00000000:00000000 00:00000000 00000000   113        0 "
                 "24423 1 0000000000000000 100 0 0 10 0                     \n"
                 "   1: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 "
@@ -68,20 +68,25 @@ static void test_tcp4(void **state) {
 }
 
 static void test_tcp6(void **state) {
-        static const char table[] =
-                TCP6_HEADER
+        static const char table[] = TCP6_HEADER
                 "   0: 00000000000000000000000000000000:1F90 00000000000000000000000000000000:0000 0A "
-                "00000000:00000000 00:00000000 00000000     0        0 5001 1 0000000000000000 100 0 0 10 0\n"
+                "00000000:00000000 00:00000000 00000000     0        0 5001 1 0000000000000000 100 0 0 10 "
+                "0\n"
                 "   1: 00000000000000000000000001000000:0050 00000000000000000000000000000000:0000 0A "
-                "00000000:00000000 00:00000000 00000000     0        0 5002 1 0000000000000000 100 0 0 10 0\n"
+                "00000000:00000000 00:00000000 00000000     0        0 5002 1 0000000000000000 100 0 0 10 "
+                "0\n"
                 "   2: 00000000000000000000000001000000:0050 00000000000000000000000001000000:C350 01 "
-                "00000000:00000000 00:00000000 00000000     0        0 5003 1 0000000000000000 20 4 30 10 -1\n"
+                "00000000:00000000 00:00000000 00000000     0        0 5003 1 0000000000000000 20 4 30 10 "
+                "-1\n"
                 "   3: 0000000000000000FFFF00000100007F:1F90 0000000000000000FFFF00000100007F:B000 01 "
-                "00000000:00000000 00:00000000 00000000     0        0 5004 1 0000000000000000 20 4 30 10 -1\n"
+                "00000000:00000000 00:00000000 00000000     0        0 5004 1 0000000000000000 20 4 30 10 "
+                "-1\n"
                 "   4: 000080FE00000000FF0E0102030405FF:0050 B80D0120000000000000000001000000:C351 01 "
-                "00000000:00000000 00:00000000 00000000     0        0 5005 1 0000000000000000 20 4 30 10 -1\n"
+                "00000000:00000000 00:00000000 00000000     0        0 5005 1 0000000000000000 20 4 30 10 "
+                "-1\n"
                 "   5: 0000000000000000FFFF00000100007F:1F91 00000000000000000000000000000000:0000 0A "
-                "00000000:00000000 00:00000000 00000000     0        0 5006 1 0000000000000000 100 0 0 10 0\n"
+                "00000000:00000000 00:00000000 00000000     0        0 5006 1 0000000000000000 100 0 0 10 "
+                "0\n"
                 "   6: 00000000000000000000000001000000:0050 00000000000000000000000001000000:C352 06 "
                 "00000000:00000000 03:00000F5A 00000000     0        0 0 3 0000000000000000\n";
         static const char *const expected[] = {
@@ -98,23 +103,24 @@ static void test_tcp6(void **state) {
 }
 
 static void test_udp(void **state) {
-        static const char udp4[] =
-                UDP_HEADER
-                "  123: 00000000:14E9 00000000:0000 07 00000000:00000000 00:00000000 00000000   104        0 "
-                "17543 2 0000000000000000 0        \n"
-                "  200: 0100007F:E0F0 0100007F:0035 01 00000000:00000000 00:00000000 00000000  1000        0 "
-                "17544 2 0000000000000000 0        \n"
-                "  201: 00000000:0000 00000000:0000 07 00000000:00000000 00:00000000 00000000  1000        0 "
-                "17545 2 0000000000000000 0        \n"
-                "  202: 3500007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000   101        0 "
-                "17546 2 0000000000000000 12       \n";
+        static const char udp4[] = UDP_HEADER "  123: 00000000:14E9 00000000:0000 07 00000000:00000000 "
+                                              "00:00000000 00000000   104        0 "
+                                              "17543 2 0000000000000000 0        \n"
+                                              "  200: 0100007F:E0F0 0100007F:0035 01 00000000:00000000 "
+                                              "00:00000000 00000000  1000        0 "
+                                              "17544 2 0000000000000000 0        \n"
+                                              "  201: 00000000:0000 00000000:0000 07 00000000:00000000 "
+                                              "00:00000000 00000000  1000        0 "
+                                              "17545 2 0000000000000000 0        \n"
+                                              "  202: 3500007F:0035 00000000:0000 07 00000000:00000000 "
+                                              "00:00000000 00000000   101        0 "
+                                              "17546 2 0000000000000000 12       \n";
         static const char *const expected4[] = {
                 "udp4 bound 0.0.0.0:5353 0.0.0.0:0 inode=17543",
                 "udp4 connected 127.0.0.1:57584 127.0.0.1:53 inode=17544",
                 "udp4 bound 127.0.0.53:53 0.0.0.0:0 inode=17546",
         };
-        static const char udp6[] =
-                UDP_HEADER
+        static const char udp6[] = UDP_HEADER
                 "  300: 00000000000000000000000000000000:14E9 00000000000000000000000000000000:0000 07 "
                 "00000000:00000000 00:00000000 00000000   104        0 17600 2 0000000000000000 0\n"
                 "  301: 0000000000000000FFFF00000100007F:C000 0000000000000000FFFF00000100007F:0035 01 "
@@ -157,33 +163,33 @@ static void test_malformed(void **state) {
                 "   0: 0100007F:0CEA 0100007F:A1B2 01 00000000:00000000 00:00000000 00000000 0 0 42 1";
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
-                assert_int_equal(net_table_parse_line(bad[i], strlen(bad[i]), false, AF_INET, &raw), -EBADMSG);
+                assert_int_equal(net_table_parse_line(bad[i], strlen(bad[i]), false, AF_INET, &raw),
+                                 -EBADMSG);
 
         assert_int_equal(net_table_parse_line(good, strlen(good), false, AF_INET, &raw), 0);
         assert_int_equal(raw.state, SOCKET_KSTATE_ESTABLISHED);
         assert_int_equal(raw.local_port, 3306);
         assert_int_equal(raw.remote_port, 0xA1B2);
         assert_int_equal(raw.inode, 42);
-        assert_memory_equal(raw.local, ((const uint8_t[]) { 127, 0, 0, 1 }), 4);
+        assert_memory_equal(raw.local, ((const uint8_t[]){127, 0, 0, 1}), 4);
 
         /* A malformed line fails the whole table: a file that is not a socket table is not trusted. */
         {
                 static const char table[] = TCP_HEADER "garbage\n";
                 SocketList list = {};
-                SocketListAdd add = { .list = &list };
+                SocketListAdd add = {.list = &list};
 
-                assert_int_equal(net_table_parse(table, strlen(table), false, AF_INET, socket_list_add_cb, &add),
-                                 -EBADMSG);
+                assert_int_equal(
+                        net_table_parse(table, strlen(table), false, AF_INET, socket_list_add_cb, &add),
+                        -EBADMSG);
                 socket_list_done(&list);
         }
 }
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_tcp4),
-                cmocka_unit_test(test_tcp6),
-                cmocka_unit_test(test_udp),
-                cmocka_unit_test(test_empty_and_header_only),
+                cmocka_unit_test(test_tcp4),      cmocka_unit_test(test_tcp6),
+                cmocka_unit_test(test_udp),       cmocka_unit_test(test_empty_and_header_only),
                 cmocka_unit_test(test_malformed),
         };
 

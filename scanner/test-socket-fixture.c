@@ -77,7 +77,7 @@ static void assert_scan(const SocketScan *s) {
 static void test_scan_netns_read(void **state) {
         /* pid 400 does not exist at all: skipped silently. */
         static const SocketScanPid pids[] = {
-                { 200, 0 }, { 102, 0 }, { 101, 0 }, { 100, 0 }, { 99, 0 }, { 300, 0 }, { 400, 0 },
+                {200, 0}, {102, 0}, {101, 0}, {100, 0}, {99, 0}, {300, 0}, {400, 0},
         };
         SocketScan s = {};
 
@@ -89,8 +89,8 @@ static void test_scan_netns_read(void **state) {
 
 static void test_scan_netns_given(void **state) {
         static const SocketScanPid pids[] = {
-                { 99, 4026532001 }, { 100, 4026532001 }, { 101, 4026532001 }, { 102, 4026532001 },
-                { 200, 4026532002 }, { 300, 4026532003 },
+                {99, 4026532001},  {100, 4026532001}, {101, 4026532001},
+                {102, 4026532001}, {200, 4026532002}, {300, 4026532003},
         };
         SocketScan s = {};
 
@@ -124,7 +124,7 @@ static void test_netns_inode(void **state) {
 static void test_fd_walk(void **state) {
         _cleanup_(inode_map_done) InodeMap map = {};
         _cleanup_close_ int root_fd = -EBADF;
-        static const pid_t pids[] = { 100, 101, 102, 400 };
+        static const pid_t pids[] = {100, 101, 102, 400};
         FdWalk w = {};
 
         root_fd = open(fixture_root(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

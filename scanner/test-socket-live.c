@@ -12,11 +12,13 @@
  * The processes write the exact row they expect for each socket (ports and inodes from getsockname() and
  * fstat(), owners and roles from what the test built) into shared memory; the scan through netlink and the
  * scan through the text tables (live_proc=false) must each produce exactly these rows, so they are also
- * identical to each other. A pid that has exited before the scan is in the list too. Exits 77 when not
+ * identical to each other. Without CAP_SYS_ADMIN (setns() refused) the foreign netns fall back to the tables
+ * with the same rows. A pid that has exited before the scan is in the list too. Exits 77 when not
  * root or when network namespaces cannot be created. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -31,6 +33,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -40,8 +43,8 @@
 #include "test-socket-util.h"
 
 #define MAX_RECORDS 64
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b)   ((a) < (b) ? (a) : (b))
+#define MAX(a, b)   ((a) > (b) ? (a) : (b))
 
 typedef struct Record {
         uint64_t netns;
@@ -136,9 +139,9 @@ static void record(int fd, const char *kind, bool server, pid_t p1, pid_t p2) {
                 child_fail("too many records");
         shared->records[i].netns = own_netns();
         shared->records[i].inode = (uint64_t) st.st_ino;
-        snprintf(shared->records[i].row, sizeof(shared->records[i].row), "%s %s:%u %s:%u %s inode=%llu pids=%s",
-                 kind, la, (unsigned) lp, ra, (unsigned) rp, server ? "server" : "client",
-                 (unsigned long long) st.st_ino, pids);
+        snprintf(shared->records[i].row, sizeof(shared->records[i].row),
+                 "%s %s:%u %s:%u %s inode=%llu pids=%s", kind, la, (unsigned) lp, ra, (unsigned) rp,
+                 server ? "server" : "client", (unsigned long long) st.st_ino, pids);
 }
 
 static int tcp_listen(int family, const char *addr, uint16_t port, int v6only) {
@@ -209,7 +212,7 @@ static int connect_to(int type, int family, const char *addr, uint16_t port, uin
 }
 
 static int udp_bind(uint16_t port) {
-        struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port) };
+        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
         int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 
         if (fd < 0 || bind(fd, (struct sockaddr *) &a, sizeof(a)) < 0)
@@ -369,7 +372,7 @@ static void test_live(void **state) {
 
         /* a1, a2 and b1 each report once. */
         while (got < 3) {
-                struct pollfd pfd = { .fd = ready_read, .events = POLLIN };
+                struct pollfd pfd = {.fd = ready_read, .events = POLLIN};
                 char c;
 
                 assert_int_equal(poll(&pfd, 1, 20000), 1);
@@ -423,6 +426,43 @@ static void test_live(void **state) {
                 assert_memory_equal(x->pids, y->pids, x->n_pids * sizeof(pid_t));
         }
 
+        /* Without CAP_SYS_ADMIN, setns() is refused: A and B fall back to the tables, M (no setns()
+         * needed) stays on netlink, and the rows are the same. */
+        {
+                pid_t pid = fork();
+
+                assert_true(pid >= 0);
+                if (pid == 0) {
+                        struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+                        struct __user_cap_data_struct d[2] = {};
+                        SocketScan s = {};
+                        bool ok;
+
+                        if (syscall(SYS_capget, &h, d) < 0)
+                                _exit(2);
+                        d[0].effective &= ~(1U << CAP_SYS_ADMIN);
+                        if (syscall(SYS_capset, &h, d) < 0)
+                                _exit(3);
+                        if (socket_scan("/proc", true, pids, ELEMENTSOF(pids), &s) < 0)
+                                _exit(4);
+                        ok = s.n_netlink == 1 && s.n_table == 2 && s.n_sockets == n;
+                        for (size_t i = 0; ok && i < n; i++) {
+                                char *row = test_socket_row(&s.sockets[i], true);
+
+                                ok = streq(row, expected[i].row);
+                                free(row);
+                        }
+                        if (!ok)
+                                fprintf(stderr, "without CAP_SYS_ADMIN: netlink=%u table=%u sockets=%zu\n",
+                                        s.n_netlink, s.n_table, s.n_sockets);
+                        socket_scan_done(&s);
+                        _exit(ok ? 0 : 1);
+                }
+                assert_int_equal(waitpid(pid, &status, 0), pid);
+                assert_true(WIFEXITED(status));
+                assert_int_equal(WEXITSTATUS(status), 0);
+        }
+
         socket_scan_done(&vianetlink);
         socket_scan_done(&viatables);
         assert_int_equal(kill(a1, SIGKILL), 0);
@@ -447,13 +487,6 @@ int main(void) {
                 printf("SKIP: cannot create a network namespace: %m\n");
                 return 77;
         }
-        fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        have_ipv6 = fd >= 0;
-        if (fd >= 0)
-                close(fd);
-        else
-                printf("note: no IPv6 on this kernel, the IPv6 sockets are left out\n");
-        ready_fd = -EBADF;
         {
                 pid_t pid = fork();
                 int status;
@@ -470,5 +503,15 @@ int main(void) {
                         return 1;
                 }
         }
+        /* IPv6 loopback, unless the kernel has no IPv6 or new namespaces get it disabled. */
+        fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0) {
+                struct sockaddr_in6 a = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+
+                have_ipv6 = bind(fd, (struct sockaddr *) &a, sizeof(a)) == 0;
+                close(fd);
+        }
+        if (!have_ipv6)
+                printf("note: no IPv6 loopback here, the IPv6 sockets are left out\n");
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
