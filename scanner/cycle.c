@@ -72,6 +72,16 @@ int scanner_new(Daemon *d, Scanner **ret) {
         r = open_root(s->proc_root, &s->proc_scanner, &s->live);
         if (r < 0)
                 return r;
+        /* The scanner writes every few seconds for the life of the host: leave the WAL file in place and
+         * do not checkpoint when the connection closes. Deleting and re-creating the WAL costs a header, a
+         * directory and a checkpoint fsync per start; SQLite's auto-checkpoint (every 1000 pages) keeps the
+         * file bounded either way, and readers find the WAL they need to open the database. */
+        (void) sqlite3_db_config(d->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+        {
+                int persist = 1;
+                (void) sqlite3_file_control(d->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist);
+        }
+
         r = store_new(d->db, &s->store);
         if (r < 0)
                 return log_error_errno(r, "Cannot prepare the scanner's statements: %s", sqlite3_errmsg(d->db));

@@ -182,7 +182,6 @@ static int step_done(sqlite3_stmt *st) {
         int rc = sqlite3_step(st);
 
         (void) sqlite3_reset(st);
-        (void) sqlite3_clear_bindings(st);
         if (rc != SQLITE_DONE)
                 return db_errno(rc) ?: -EIO;
         return 0;
