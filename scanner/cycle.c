@@ -32,12 +32,15 @@ static int open_root(const char *proc_root, ProcScanner **ret_scanner, bool *ret
 
         r = proc_scanner_new(proc_root, &ps);
         if (r < 0)
-                return log_error_errno(r, "Cannot use os-proc-root '%s' (it must be a procfs with a btime line in "
-                                          "its stat file): %m",
-                                       proc_root);
+                return log_error_errno(
+                        r,
+                        "Cannot use os-proc-root '%s' (it must be a procfs with a btime line in "
+                        "its stat file): %m",
+                        proc_root);
         live = socket_proc_root_is_live(proc_root);
         if (live < 0) {
-                log_warning_errno(live, "Cannot tell whether '%s' is the live procfs, reading socket tables: %m",
+                log_warning_errno(live,
+                                  "Cannot tell whether '%s' is the live procfs, reading socket tables: %m",
                                   proc_root);
                 live = 0;
         }
@@ -84,7 +87,8 @@ int scanner_new(Daemon *d, Scanner **ret) {
 
         r = store_new(d->db, &s->store);
         if (r < 0)
-                return log_error_errno(r, "Cannot prepare the scanner's statements: %s", sqlite3_errmsg(d->db));
+                return log_error_errno(r, "Cannot prepare the scanner's statements: %s",
+                                       sqlite3_errmsg(d->db));
         log_info("Scanning '%s' (%s procfs), processes every %" PRIu64 " ms, sockets %s", s->proc_root,
                  s->live ? "live" : "not the live", d->config->process_scan_interval / USEC_PER_MSEC,
                  d->config->socket_sync_interval > 0 ? "on" : "off");
@@ -143,6 +147,7 @@ static char *figures_json(const CycleFigures *f) {
         _cleanup_(json_decrefp) json_t *o = NULL;
         const StoreStats *st = &f->store;
 
+        /* clang-format off */
         o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                       "processes", (json_int_t) f->procs.n_processes,
                       "kernel_threads", (json_int_t) f->procs.n_kernel_threads,
@@ -156,11 +161,13 @@ static char *figures_json(const CycleFigures *f) {
                       "socket_ms", (json_int_t) f->socket_ms,
                       "write_ms", (json_int_t) f->write_ms,
                       "changed", (json_int_t) f->changed);
+        /* clang-format on */
         if (!o)
                 return NULL;
         if (json_object_set_new(o, "socket_scan", json_boolean(f->sockets_scanned)) < 0)
                 return NULL;
         if (f->sockets_scanned) {
+                /* clang-format off */
                 json_t *so = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                                        "netns", (json_int_t) f->sockets.n_netns,
                                        "netlink", (json_int_t) f->sockets.n_netlink,
@@ -169,10 +176,12 @@ static char *figures_json(const CycleFigures *f) {
                                        "unowned", (json_int_t) f->sockets.n_unowned,
                                        "fds", (json_int_t) f->sockets.n_fds,
                                        "fd_denied", (json_int_t) f->sockets.n_fd_denied);
+                /* clang-format on */
                 if (!so || json_object_set_new(o, "socket_figures", so) < 0)
                         return NULL;
         }
         {
+                /* clang-format off */
                 json_t *w = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
                                       "processes_inserted", (json_int_t) st->processes_inserted,
                                       "processes_updated", (json_int_t) st->processes_updated,
@@ -185,6 +194,7 @@ static char *figures_json(const CycleFigures *f) {
                                       "sockets_deleted", (json_int_t) st->sockets_deleted,
                                       "owners_inserted", (json_int_t) st->owners_inserted,
                                       "owners_deleted", (json_int_t) st->owners_deleted);
+                /* clang-format on */
                 if (!w || json_object_set_new(o, "writes", w) < 0)
                         return NULL;
         }
@@ -224,7 +234,8 @@ int scanner_cycle(Scanner *s, bool sockets, CycleFigures *ret) {
                 t = now_usec(CLOCK_MONOTONIC);
                 r = scan_sockets(s, &scan);
                 if (r == -ENOTRECOVERABLE)
-                        return log_error_errno(r, "Stuck in a foreign network namespace after a socket dump: %m");
+                        return log_error_errno(
+                                r, "Stuck in a foreign network namespace after a socket dump: %m");
                 if (r < 0)
                         return cycle_failed(s, r, "socket scan", start);
                 f.socket_ms = ms_since(t);

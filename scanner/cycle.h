@@ -16,7 +16,7 @@
 typedef struct CycleFigures {
         ProcScanStats procs;
         bool sockets_scanned;
-        SocketScan sockets;   /* only the figures (sockets/owner_pids are NULL) */
+        SocketScan sockets; /* only the figures (sockets/owner_pids are NULL) */
         StoreStats store;
         bool changed;
         uint64_t generation;

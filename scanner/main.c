@@ -27,11 +27,12 @@
 #include "privileges.h"
 
 static void notify_figures(const CycleFigures *f, bool config_failed) {
-        (void) sd_notifyf(0,
-                          "STATUS=Generation %" PRIu64 ": %u processes, %u sockets in %u network namespaces, last "
-                          "cycle %" PRIu64 " ms%s",
-                          f->generation, f->procs.n_processes, f->store.n_sockets, f->store.n_netns, f->total_ms,
-                          config_failed ? "; configuration error, running on the previous one" : "");
+        (void) sd_notifyf(
+                0,
+                "STATUS=Generation %" PRIu64 ": %u processes, %u sockets in %u network namespaces, last "
+                "cycle %" PRIu64 " ms%s",
+                f->generation, f->procs.n_processes, f->store.n_sockets, f->store.n_netns, f->total_ms,
+                config_failed ? "; configuration error, running on the previous one" : "");
 }
 
 static void log_privileges(const Privileges *p) {
@@ -85,7 +86,8 @@ static int run(const DaemonArgs *args) {
                         return r;
                 if (r >= 0) {
                         notify_figures(&f, config_failed);
-                        log_debug("Cycle: %u processes, %u sockets, generation %" PRIu64 "%s, %" PRIu64 " ms",
+                        log_debug("Cycle: %u processes, %u sockets, generation %" PRIu64 "%s, %" PRIu64
+                                  " ms",
                                   f.procs.n_processes, f.store.n_sockets, f.generation,
                                   f.changed ? " (changed)" : "", f.total_ms);
                 }
@@ -139,8 +141,9 @@ int main(int argc, char *argv[]) {
                 return 2;
         }
         if (args.action == DAEMON_ARGS_HELP) {
-                daemon_print_help(stdout, "procsync-scanner",
-                                  "Scans processes and their TCP/UDP sockets into the procsync state database.");
+                daemon_print_help(
+                        stdout, "procsync-scanner",
+                        "Scans processes and their TCP/UDP sockets into the procsync state database.");
                 return 0;
         }
         if (args.action == DAEMON_ARGS_VERSION) {

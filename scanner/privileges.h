@@ -16,14 +16,14 @@
 #include <stdbool.h>
 
 typedef struct Privileges {
-        bool had_any;   /* the process started with at least one capability */
-        bool bounding;  /* the bounding set could be reduced (CAP_SETPCAP was there) */
+        bool had_any;     /* the process started with at least one capability */
+        bool bounding;    /* the bounding set could be reduced (CAP_SETPCAP was there) */
         unsigned missing; /* bitmask of the three capabilities above that we never had */
 } Privileges;
 
-#define PRIVILEGE_SYS_PTRACE (1u << 0)
+#define PRIVILEGE_SYS_PTRACE      (1u << 0)
 #define PRIVILEGE_DAC_READ_SEARCH (1u << 1)
-#define PRIVILEGE_SYS_ADMIN (1u << 2)
+#define PRIVILEGE_SYS_ADMIN       (1u << 2)
 
 /* Reduces the capability sets as described. Returns 0 and fills *ret, or -errno when the sets could not
  * be changed (which leaves the process with more than it needs: the caller must not run on). */

@@ -28,7 +28,8 @@ static int parse_u64(const char *s, const char *end, uint64_t *ret) {
 }
 
 /* Finds the line that starts with `key` and returns its remainder (up to, not including, the newline). */
-static bool find_line(const char *buf, size_t len, const char *key, const char **ret_val, const char **ret_end) {
+static bool find_line(const char *buf, size_t len, const char *key, const char **ret_val,
+                      const char **ret_end) {
         size_t klen = strlen(key);
         const char *p = buf, *end = buf + len;
 
@@ -175,7 +176,8 @@ static size_t utf8_valid_len(const unsigned char *p, const unsigned char *end) {
                         return 0;
                 cp = (cp << 6) | (p[i] & 0x3f);
         }
-        if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+            (cp >= 0xd800 && cp <= 0xdfff))
                 return 0;
         return n;
 }

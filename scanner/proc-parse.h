@@ -13,11 +13,11 @@
 #define PROC_CMDLINE_MAX 4096
 
 /* Text after UTF-8 repair can grow: every invalid byte becomes U+FFFD (3 bytes). */
-#define PROC_TEXT_REPAIRED_SIZE(n) ((n) * 3 + 1)
+#define PROC_TEXT_REPAIRED_SIZE(n) (3 * (n) + 1)
 
 #define PROC_CONTAINER_ID_LEN 64
 
-/* The "Uid:" line of /proc/<pid>/status: its first field, the real uid. -EBADMSG when missing or malformed. */
+/* The "Uid:" line of /proc/<pid>/status: its first field, the real uid. -EBADMSG when missing or bad. */
 int proc_status_parse_uid(const char *buf, size_t len, uid_t *ret);
 
 /* The container id in /proc/<pid>/cgroup (v1 "ID:controllers:path" lines and the v2 "0::path" line): a run

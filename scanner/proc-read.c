@@ -49,7 +49,8 @@ ssize_t read_fd(int fd, ReadBuf *b, size_t max) {
                         if (r < 0)
                                 return r;
                 }
-                n = read(fd, b->data + len, (b->size - 1 - len) < (max - len) ? b->size - 1 - len : max - len);
+                n = read(fd, b->data + len,
+                         (b->size - 1 - len) < (max - len) ? b->size - 1 - len : max - len);
                 if (n < 0) {
                         if (errno == EINTR)
                                 continue;

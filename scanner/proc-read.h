@@ -12,9 +12,10 @@ typedef struct ReadBuf {
 
 void read_buf_done(ReadBuf *b);
 
-/* Reads "name" relative to dir_fd until EOF (or a short read) or `max` bytes (the rest of a longer file is ignored), with
- * O_NONBLOCK so that a FIFO planted in a tree we read never blocks us. Returns the length read, or -errno (-ENOENT/-ESRCH when a
- * process is gone). b->data[len] is a NUL, for callers that want a string. */
+/* Reads "name" relative to dir_fd until EOF (or a short read) or `max` bytes (the rest of a longer file is
+ * ignored), with O_NONBLOCK so that a FIFO planted in a tree we read never blocks us. Returns the length
+ * read, or -errno (-ENOENT/-ESRCH when a process is gone). b->data[len] is a NUL, for callers that want a
+ * string. */
 ssize_t read_at(int dir_fd, const char *name, ReadBuf *b, size_t max);
 
 /* Same on an open fd (the caller opened it, e.g. with openat2()). Does not close it. */

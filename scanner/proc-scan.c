@@ -22,8 +22,8 @@
 
 /* cgroup and status are a few hundred bytes; a bound keeps a pathological file from costing memory. */
 #define PROC_SMALL_FILE_MAX (64 * 1024)
-#define PROC_STAT_FILE_MAX 4096
-#define LINK_MAX_SIZE 4096
+#define PROC_STAT_FILE_MAX  4096
+#define LINK_MAX_SIZE       4096
 
 struct ProcScanner {
         char *proc_root;
@@ -49,7 +49,8 @@ void proc_table_done(ProcTable *t) {
         *t = (ProcTable) {};
 }
 
-int proc_table_add(ProcTable *t, const ScanProcess *p, const char *cmdline, const char *exe, const char *user) {
+int proc_table_add(ProcTable *t, const ScanProcess *p, const char *cmdline, const char *exe,
+                   const char *user) {
         size_t lc = strlen(cmdline), le = strlen(exe), lu = strlen(user);
         ScanProcess *e;
         char *s;

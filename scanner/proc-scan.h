@@ -19,15 +19,15 @@ typedef struct ScanProcess {
         pid_t pid;
         pid_t ppid;
         uid_t uid;
-        uint64_t start_ticks;  /* clock ticks after boot: with pid, the identity of the process */
-        int64_t start_time;    /* epoch seconds: boot time + start_ticks / CLK_TCK */
-        uint64_t netns_inode;  /* 0 when the ns/net link cannot be read (no permission) */
+        uint64_t start_ticks;         /* clock ticks after boot: with pid, the identity of the process */
+        int64_t start_time;           /* epoch seconds: boot time + start_ticks / CLK_TCK */
+        uint64_t netns_inode;         /* 0 when the ns/net link cannot be read (no permission) */
         char comm[PROC_COMM_MAX * 3]; /* valid UTF-8 (repaired) */
         char container_id[PROC_CONTAINER_ID_LEN + 1];
-        const char *cmdline;   /* args joined by spaces; "" for kernel threads and zombies */
-        const char *exe;       /* "" when unreadable (kernel threads, no permission) */
-        const char *user;      /* passwd name, or the uid as text */
-        char *strings;         /* owns cmdline, exe and user */
+        const char *cmdline; /* args joined by spaces; "" for kernel threads and zombies */
+        const char *exe;     /* "" when unreadable (kernel threads, no permission) */
+        const char *user;    /* passwd name, or the uid as text */
+        char *strings;       /* owns cmdline, exe and user */
 
         /* Kept by the store (not by the scan): when the row was first written and in which scan generation
          * it last changed. */
@@ -46,7 +46,8 @@ typedef struct ProcTable {
 void proc_table_clear(ProcTable *t);
 void proc_table_done(ProcTable *t);
 /* Appends a process; takes the strings (cmdline, exe, user) by copy into one allocation. */
-int proc_table_add(ProcTable *t, const ScanProcess *p, const char *cmdline, const char *exe, const char *user);
+int proc_table_add(ProcTable *t, const ScanProcess *p, const char *cmdline, const char *exe,
+                   const char *user);
 /* Sorts by pid (the scan lists in pid order already; tests and the database load may not). */
 void proc_table_sort(ProcTable *t);
 /* The process with this pid, or NULL. The table must be sorted. */

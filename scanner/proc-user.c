@@ -208,7 +208,8 @@ int user_cache_lookup(UserCache *c, int pid_fd, uid_t uid, const char **ret_name
 
                         /* Key the file by the root we actually opened: the process may chroot meanwhile. */
                         root_fd = openat(pid_fd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
-                        if (root_fd >= 0 && fstat(root_fd, &st) >= 0 && key_eq(key, (RootKey) { st.st_dev, st.st_ino })) {
+                        if (root_fd >= 0 && fstat(root_fd, &st) >= 0 &&
+                            key_eq(key, (RootKey) { st.st_dev, st.st_ino })) {
                                 r = load_root(c, root_fd, key, &root);
                                 if (r < 0)
                                         return r;

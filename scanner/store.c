@@ -91,8 +91,8 @@ static const pid_t *stored_pids(const SocketSet *set, const StoredSocket *x) {
 }
 
 /* Appends a socket (copying its owners into the pool). */
-static int socket_set_add(SocketSet *set, const ScannedSocket *s, const pid_t *pids, size_t n_pids, int64_t id,
-                          int64_t first_seen) {
+static int socket_set_add(SocketSet *set, const ScannedSocket *s, const pid_t *pids, size_t n_pids,
+                          int64_t id, int64_t first_seen) {
         StoredSocket *x;
         int r;
 
@@ -149,24 +149,28 @@ int store_new(sqlite3 *db, Store **ret) {
                 sqlite3_stmt **stmt;
                 const char *sql;
         } table[] = {
+                /* clang-format off */
                 { &s->proc_upsert,
-                  "INSERT OR REPLACE INTO scan_processes (pid, start_ticks, start_time, ppid, comm, cmdline, exe, "
-                  "uid, user, netns_inode, container_id, first_seen, last_seen, changed_generation) "
+                  "INSERT OR REPLACE INTO scan_processes (pid, start_ticks, start_time, ppid, comm, cmdline, "
+                  "exe, uid, user, netns_inode, container_id, first_seen, last_seen, changed_generation) "
                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)" },
                 { &s->proc_delete, "DELETE FROM scan_processes WHERE pid = ?1" },
                 { &s->netns_insert,
-                  "INSERT OR REPLACE INTO scan_netns (inode, idx, first_seen, last_seen) VALUES (?1, ?2, ?3, ?3)" },
+                  "INSERT OR REPLACE INTO scan_netns (inode, idx, first_seen, last_seen) "
+                  "VALUES (?1, ?2, ?3, ?3)" },
                 { &s->netns_delete, "DELETE FROM scan_netns WHERE inode = ?1" },
                 { &s->sock_insert,
-                  "INSERT INTO scan_sockets (netns_inode, inode, proto, family, state, local_addr, local_port, "
-                  "remote_addr, remote_port, role, first_seen, last_seen) "
+                  "INSERT INTO scan_sockets (netns_inode, inode, proto, family, state, local_addr, "
+                  "local_port, remote_addr, remote_port, role, first_seen, last_seen) "
                   "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)" },
                 { &s->sock_update,
-                  "UPDATE scan_sockets SET proto = ?3, family = ?4, state = ?5, local_addr = ?6, local_port = ?7, "
-                  "remote_addr = ?8, remote_port = ?9, role = ?10, last_seen = ?11 WHERE id = ?12" },
+                  "UPDATE scan_sockets SET proto = ?3, family = ?4, state = ?5, local_addr = ?6, "
+                  "local_port = ?7, remote_addr = ?8, remote_port = ?9, role = ?10, last_seen = ?11 "
+                  "WHERE id = ?12" },
                 { &s->sock_delete, "DELETE FROM scan_sockets WHERE id = ?1" },
                 { &s->owner_insert, "INSERT INTO scan_socket_owners (socket_id, pid) VALUES (?1, ?2)" },
                 { &s->owner_delete, "DELETE FROM scan_socket_owners WHERE socket_id = ?1 AND pid = ?2" },
+                /* clang-format on */
         };
         for (size_t i = 0; i < ELEMENTSOF(table); i++) {
                 r = db_prepare(db, table[i].sql, table[i].stmt);
@@ -187,7 +191,7 @@ static int step_done(sqlite3_stmt *st) {
         return 0;
 }
 
-/* ---- Loading the remembered state ---------------------------------------------------------------- */
+/* ---- Loading the remembered state --------------------------------------------------------------------- */
 
 static void copy_text(char *dst, size_t size, const unsigned char *src) {
         snprintf(dst, size, "%s", src ? (const char *) src : "");
@@ -204,10 +208,11 @@ static int load_processes(Store *s) {
         int rc, r;
 
         proc_table_clear(&s->procs);
-        r = db_prepare(s->db,
-                       "SELECT pid, start_ticks, start_time, ppid, comm, cmdline, exe, uid, user, netns_inode, "
-                       "container_id, first_seen, changed_generation FROM scan_processes ORDER BY pid",
-                       &st);
+        r = db_prepare(
+                s->db,
+                "SELECT pid, start_ticks, start_time, ppid, comm, cmdline, exe, uid, user, netns_inode, "
+                "container_id, first_seen, changed_generation FROM scan_processes ORDER BY pid",
+                &st);
         if (r < 0)
                 return r;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -224,7 +229,8 @@ static int load_processes(Store *s) {
 
                 copy_text(p.comm, sizeof(p.comm), sqlite3_column_text(st, 4));
                 copy_text(p.container_id, sizeof(p.container_id), sqlite3_column_text(st, 10));
-                r = proc_table_add(&s->procs, &p, column_text(st, 5), column_text(st, 6), column_text(st, 8));
+                r = proc_table_add(&s->procs, &p, column_text(st, 5), column_text(st, 6),
+                                   column_text(st, 8));
                 if (r < 0)
                         return r;
         }
@@ -252,7 +258,8 @@ static int load_netns(Store *s) {
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
                 StoredNetns *x;
 
-                r = grow((void **) &s->netns.items, &s->netns.allocated, s->netns.n + 1, sizeof(StoredNetns));
+                r = grow((void **) &s->netns.items, &s->netns.allocated, s->netns.n + 1,
+                         sizeof(StoredNetns));
                 if (r < 0)
                         return r;
                 x = &s->netns.items[s->netns.n++];
@@ -285,10 +292,11 @@ static int load_sockets(Store *s) {
         int rc, r;
 
         socket_set_clear(&s->sockets);
-        r = db_prepare(s->db,
-                       "SELECT id, netns_inode, inode, proto, family, state, local_addr, local_port, remote_addr, "
-                       "remote_port, role, first_seen FROM scan_sockets ORDER BY id",
-                       &st);
+        r = db_prepare(
+                s->db,
+                "SELECT id, netns_inode, inode, proto, family, state, local_addr, local_port, remote_addr, "
+                "remote_port, role, first_seen FROM scan_sockets ORDER BY id",
+                &st);
         if (r < 0)
                 return r;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -305,7 +313,8 @@ static int load_sockets(Store *s) {
                 copy_text(x.state, sizeof(x.state), sqlite3_column_text(st, 5));
                 copy_text(x.local_addr, sizeof(x.local_addr), sqlite3_column_text(st, 6));
                 copy_text(x.remote_addr, sizeof(x.remote_addr), sqlite3_column_text(st, 8));
-                r = socket_set_add(&s->sockets, &x, NULL, 0, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 11));
+                r = socket_set_add(&s->sockets, &x, NULL, 0, sqlite3_column_int64(st, 0),
+                                   sqlite3_column_int64(st, 11));
                 if (r < 0)
                         return r;
         }
@@ -365,7 +374,7 @@ void store_forget(Store *s) {
         s->pending_has_sockets = false;
 }
 
-/* ---- Processes ------------------------------------------------------------------------------------- */
+/* ---- Processes ---------------------------------------------------------------------------------------- */
 
 static int write_process(Store *s, const ScanProcess *p, int64_t now_ms) {
         sqlite3_stmt *st = s->proc_upsert;
@@ -402,7 +411,8 @@ static bool process_changed(const ScanProcess *a, const ScanProcess *b) {
                !streq(a->container_id, b->container_id);
 }
 
-static int apply_processes(Store *s, ProcTable *procs, int64_t now_ms, uint64_t generation, StoreStats *stats) {
+static int apply_processes(Store *s, ProcTable *procs, int64_t now_ms, uint64_t generation,
+                           StoreStats *stats) {
         const ProcTable *old = &s->procs;
         size_t i = 0, j = 0;
         int r;
@@ -449,7 +459,7 @@ static int apply_processes(Store *s, ProcTable *procs, int64_t now_ms, uint64_t 
         return 0;
 }
 
-/* ---- Network namespaces ------------------------------------------------------------------------------ */
+/* ---- Network namespaces ------------------------------------------------------------------------------- */
 
 static int apply_netns(Store *s, const ProcTable *procs, int64_t now_ms, StoreStats *stats) {
         const NetnsSet *old = &s->netns;
@@ -483,7 +493,8 @@ static int apply_netns(Store *s, const ProcTable *procs, int64_t now_ms, StoreSt
                 r = grow((void **) &new->items, &new->allocated, new->n + 1, sizeof(StoredNetns));
                 if (r < 0)
                         return r;
-                new->items[new->n++] = (StoredNetns) { .inode = ino, .idx = ++new->max_idx, .first_seen = now_ms };
+                new->items[new->n++] =
+                        (StoredNetns) { .inode = ino, .idx = ++new->max_idx, .first_seen = now_ms };
         }
 
         for (size_t k = 0; k < new->n; k++) {
@@ -518,7 +529,7 @@ static int apply_netns(Store *s, const ProcTable *procs, int64_t now_ms, StoreSt
         return 0;
 }
 
-/* ---- Sockets ------------------------------------------------------------------------------------------- */
+/* ---- Sockets ------------------------------------------------------------------------------------------ */
 
 static void bind_socket_fields(sqlite3_stmt *st, const ScannedSocket *x, int64_t now_ms) {
         sqlite3_bind_text(st, 3, x->udp ? "udp" : "tcp", -1, SQLITE_STATIC);
@@ -534,8 +545,9 @@ static void bind_socket_fields(sqlite3_stmt *st, const ScannedSocket *x, int64_t
 
 static bool socket_changed(const ScannedSocket *a, const ScannedSocket *b) {
         return a->udp != b->udp || a->family != b->family || a->server != b->server ||
-               a->local_port != b->local_port || a->remote_port != b->remote_port || !streq(a->state, b->state) ||
-               !streq(a->local_addr, b->local_addr) || !streq(a->remote_addr, b->remote_addr);
+               a->local_port != b->local_port || a->remote_port != b->remote_port ||
+               !streq(a->state, b->state) || !streq(a->local_addr, b->local_addr) ||
+               !streq(a->remote_addr, b->remote_addr);
 }
 
 static int owner_write(sqlite3_stmt *st, int64_t id, pid_t pid) {
@@ -600,12 +612,15 @@ static int apply_sockets(Store *s, const SocketScan *scan, int64_t now_ms, Store
                 int c;
 
                 if (x && j > 0 &&
-                    cmp_socket_key(order[j - 1]->netns_inode, order[j - 1]->inode, x->netns_inode, x->inode) == 0) {
+                    cmp_socket_key(order[j - 1]->netns_inode, order[j - 1]->inode, x->netns_inode,
+                                   x->inode) == 0) {
                         stats->sockets_duplicate++;
                         j++;
                         continue;
                 }
-                c = !o ? 1 : !x ? -1 : cmp_socket_key(o->s.netns_inode, o->s.inode, x->netns_inode, x->inode);
+                c = !o   ? 1
+                    : !x ? -1
+                         : cmp_socket_key(o->s.netns_inode, o->s.inode, x->netns_inode, x->inode);
                 if (c < 0) {
                         /* Gone: its owners go with it (ON DELETE CASCADE). */
                         r = delete_by_int(s->sock_delete, o->id);
@@ -643,7 +658,8 @@ static int apply_sockets(Store *s, const SocketScan *scan, int64_t now_ms, Store
                                         return r;
                                 stats->sockets_updated++;
                         }
-                        r = apply_owners(s, o->id, stored_pids(old, o), o->s.n_pids, x->pids, x->n_pids, stats);
+                        r = apply_owners(s, o->id, stored_pids(old, o), o->s.n_pids, x->pids, x->n_pids,
+                                         stats);
                         if (r < 0)
                                 return r;
                         r = socket_set_add(new, x, x->pids, x->n_pids, o->id, o->first_seen);
@@ -657,7 +673,7 @@ static int apply_sockets(Store *s, const SocketScan *scan, int64_t now_ms, Store
         return 0;
 }
 
-/* ---- The cycle ----------------------------------------------------------------------------------------- */
+/* ---- The cycle ---------------------------------------------------------------------------------------- */
 
 int store_apply(Store *s, ProcTable *procs, const SocketScan *sockets, int64_t now_ms, uint64_t generation,
                 StoreStats *ret_stats) {
@@ -686,10 +702,10 @@ int store_apply(Store *s, ProcTable *procs, const SocketScan *sockets, int64_t n
 
         if (ret_stats)
                 *ret_stats = stats;
-        return stats.processes_inserted + stats.processes_updated + stats.processes_deleted + stats.netns_inserted +
-                               stats.netns_deleted + stats.sockets_inserted + stats.sockets_updated +
-                               stats.sockets_deleted + stats.owners_inserted + stats.owners_deleted >
-                       0;
+        return stats.processes_inserted + stats.processes_updated + stats.processes_deleted > 0 ||
+               stats.netns_inserted + stats.netns_deleted > 0 ||
+               stats.sockets_inserted + stats.sockets_updated + stats.sockets_deleted > 0 ||
+               stats.owners_inserted + stats.owners_deleted > 0;
 }
 
 void store_committed(Store *s, ProcTable *procs) {

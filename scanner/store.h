@@ -10,7 +10,12 @@
  *         db_begin(db);
  *         r = store_apply(store, &procs, sockets_or_NULL, now_ms, generation + 1, &stats);
  *         ... heartbeat with generation + 1 when r > 0, else generation ...
- *         if (db_commit(db) >= 0) store_committed(store, &procs); else { db_rollback(db); store_forget(store); }
+ *         if (db_commit(db) >= 0)
+ *                 store_committed(store, &procs);
+ *         else {
+ *                 db_rollback(db);
+ *                 store_forget(store);
+ *         }
  *
  * What the columns mean (also in the README):
  *   - first_seen: when the row was first written for this identity (a process is (pid, start_ticks), a
@@ -44,8 +49,8 @@ typedef struct StoreStats {
         unsigned sockets_duplicate; /* a (netns, inode) the socket scan reported twice: kept once */
         unsigned owners_inserted;
         unsigned owners_deleted;
-        unsigned n_netns;           /* namespaces in the table after the cycle */
-        unsigned n_sockets;         /* sockets in the table after the cycle */
+        unsigned n_netns;   /* namespaces in the table after the cycle */
+        unsigned n_sockets; /* sockets in the table after the cycle */
 } StoreStats;
 
 typedef struct Store Store;

@@ -17,17 +17,19 @@ static void test_stat_comm(void **state) {
         ProcStat st;
 
         /* comm with a space and ") " inside: everything up to the LAST ')' is the comm. */
-        assert_int_equal(proc_stat_parse(S("4242 (a) b) c) S 17 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
-                                           "987654 1000 100 18446744073709551615\n"),
-                                         &st),
-                         0);
+        assert_int_equal(
+                proc_stat_parse(S("4242 (a) b) c) S 17 4242 4242 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
+                                  "987654 1000 100 18446744073709551615\n"),
+                                &st),
+                0);
         assert_int_equal(st.pid, 4242);
         assert_string_equal(st.comm, "a) b) c");
         assert_int_equal(st.state, 'S');
         assert_int_equal(st.ppid, 17);
         assert_int_equal(st.start_ticks, 987654);
 
-        assert_int_equal(proc_stat_parse(S("7 (my prog) R 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 55 0 0\n"), &st), 0);
+        assert_int_equal(
+                proc_stat_parse(S("7 (my prog) R 1 7 7 0 -1 0 0 0 0 0 0 0 0 0 20 0 1 0 55 0 0\n"), &st), 0);
         assert_string_equal(st.comm, "my prog");
         assert_int_equal(st.start_ticks, 55);
 
@@ -56,7 +58,7 @@ static void test_status_uid(void **state) {
         assert_int_equal(proc_status_parse_uid(S("XUid:\t5\n"), &uid), -EBADMSG);
 }
 
-#define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define ID  "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define ID2 "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
 
 static void check_cgroup(const char *text, const char *want) {
@@ -79,10 +81,14 @@ static void test_cgroup(void **state) {
         /* cgroupfs driver: bare ids as path components; containerd's "slice:runtime:id" form. */
         check_cgroup("0::/docker/" ID "\n", ID);
         check_cgroup("0::/kubepods/burstable/pod0f3e/" ID "\n", ID);
-        check_cgroup("0::/system.slice/containerd.service/kubepods-burstable-pod1.slice:cri-containerd:" ID "\n", ID);
+        check_cgroup("0::/system.slice/containerd.service/kubepods-burstable-pod1.slice:cri-containerd:" ID
+                     "\n",
+                     ID);
         /* cgroup v1: several lines; the first with an id decides; the v2 "0::/" line of a hybrid host has
          * none. */
-        check_cgroup("12:pids:/docker/" ID "\n11:memory:/docker/" ID "\n1:name=systemd:/docker/" ID "\n0::/\n", ID);
+        check_cgroup("12:pids:/docker/" ID "\n11:memory:/docker/" ID "\n1:name=systemd:/docker/" ID
+                     "\n0::/\n",
+                     ID);
         check_cgroup("0::/\n4:memory:/system.slice/docker-" ID ".scope\n", ID);
         check_cgroup("5:cpu,cpuacct:/kubepods/besteffort/pod12/crio-" ID ".scope\n", ID);
         check_cgroup("3:devices:/kubepods.slice/cri-containerd-" ID ".scope\n", ID);
@@ -115,7 +121,9 @@ static void check_cmdline(const char *in, size_t len, const char *want) {
 }
 
 static void test_cmdline(void **state) {
-        check_cmdline(S("sleep\0" "1000\0"), "sleep 1000");
+        check_cmdline(S("sleep\0"
+                        "1000\0"),
+                      "sleep 1000");
         check_cmdline(S("python3\0-c\0print('a b')\0"), "python3 -c print('a b')");
         /* An empty argument keeps its place: two spaces. */
         check_cmdline(S("a\0\0b\0"), "a  b");
@@ -148,7 +156,8 @@ static void test_utf8(void **state) {
         text_repair_utf8(S("\xe2\x82"), out);
         assert_string_equal(out, "\xef\xbf\xbd\xef\xbf\xbd");
         text_repair_utf8(S("a\0b"), out);
-        assert_string_equal(out, "a\xef\xbf\xbd" "b");
+        assert_string_equal(out, "a\xef\xbf\xbd"
+                                 "b");
 }
 
 static void check_passwd(const char *buf, uid_t uid, const char *want) {
@@ -194,10 +203,11 @@ static void test_passwd(void **state) {
 static void test_btime(void **state) {
         uint64_t b = 0;
 
-        assert_int_equal(proc_stat_parse_btime(S("cpu  1 2 3\ncpu0 1 2 3\nintr 5 0 0\nctxt 99\nbtime 1700000000\n"
-                                                 "processes 5\n"),
-                                               &b),
-                         0);
+        assert_int_equal(
+                proc_stat_parse_btime(S("cpu  1 2 3\ncpu0 1 2 3\nintr 5 0 0\nctxt 99\nbtime 1700000000\n"
+                                        "processes 5\n"),
+                                      &b),
+                0);
         assert_int_equal(b, 1700000000);
         assert_int_equal(proc_stat_parse_btime(S("cpu 1\nbtime x\n"), &b), -EBADMSG);
         assert_int_equal(proc_stat_parse_btime(S("cpu 1\n"), &b), -EBADMSG);
@@ -216,8 +226,9 @@ static void test_ns_link(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_stat_comm), cmocka_unit_test(test_status_uid), cmocka_unit_test(test_cgroup),
-                cmocka_unit_test(test_cmdline),   cmocka_unit_test(test_utf8),       cmocka_unit_test(test_passwd),
+                cmocka_unit_test(test_stat_comm), cmocka_unit_test(test_status_uid),
+                cmocka_unit_test(test_cgroup),    cmocka_unit_test(test_cmdline),
+                cmocka_unit_test(test_utf8),      cmocka_unit_test(test_passwd),
                 cmocka_unit_test(test_btime),     cmocka_unit_test(test_ns_link),
         };
 

@@ -15,9 +15,9 @@
 #include "macro.h"
 #include "proc-scan.h"
 
-#define ID1 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-#define ID2 "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
-#define ID3 "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
+#define ID1        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define ID2        "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210"
+#define ID3        "a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f90"
 #define HOST_NETNS 4026531840u
 
 static const char *fixture;
@@ -32,19 +32,20 @@ typedef struct Want {
 } Want;
 
 static const Want wants[] = {
-        { 1, 0, 0, 10, 1700000000, HOST_NETNS, "systemd", "/sbin/init splash", "/usr/lib/systemd/systemd", "root", "" },
+        { 1, 0, 0, 10, 1700000000, HOST_NETNS, "systemd", "/sbin/init splash", "/usr/lib/systemd/systemd",
+          "root", "" },
         { 2, 0, 0, 11, 1700000000, HOST_NETNS, "kthreadd", "", "", "root", "" },
         { 3, 2, 0, 12, 1700000000, HOST_NETNS, "kworker/0:1-events", "", "", "root", "" },
-        { 100, 1, 1000, 12345, 1700000123, HOST_NETNS, "(a) b)", "/usr/bin/my prog --flag a b", "/usr/bin/my prog",
-          "alice", "" },
+        { 100, 1, 1000, 12345, 1700000123, HOST_NETNS, "(a) b)", "/usr/bin/my prog --flag a b",
+          "/usr/bin/my prog", "alice", "" },
         { 200, 1, 101, 20000, 1700000200, 4026532001u, "nginx", "nginx: master process nginx -g daemon off;",
           "/usr/sbin/nginx", "nginx", ID1 },
-        { 201, 200, 4000123, 20001, 1700000200, 4026532001u, "nginx", "nginx: worker process", "/usr/sbin/nginx",
-          "4000123", ID1 },
-        { 300, 1, 1000, 30000, 1700000300, 4026532002u, "java app", "java -jar /app/app.jar", "/usr/lib/jvm/bin/java",
-          "inside", ID2 },
-        { 301, 1, 0, 30001, 1700000300, 4026532002u, "caf\xef\xbf\xbd", "caf\xef\xbf\xbd x", "/opt/caf\xc3\xa9", "root",
-          ID3 },
+        { 201, 200, 4000123, 20001, 1700000200, 4026532001u, "nginx", "nginx: worker process",
+          "/usr/sbin/nginx", "4000123", ID1 },
+        { 300, 1, 1000, 30000, 1700000300, 4026532002u, "java app", "java -jar /app/app.jar",
+          "/usr/lib/jvm/bin/java", "inside", ID2 },
+        { 301, 1, 0, 30001, 1700000300, 4026532002u, "caf\xef\xbf\xbd", "caf\xef\xbf\xbd x",
+          "/opt/caf\xc3\xa9", "root", ID3 },
 };
 
 static void test_fixture(void **state) {

@@ -55,9 +55,14 @@ static int teardown(void **state) {
         return 0;
 }
 
-static void add_proc(Fixture *f, pid_t pid, uint64_t ticks, const char *comm, const char *cmdline, uint64_t netns) {
+static void add_proc(Fixture *f, pid_t pid, uint64_t ticks, const char *comm, const char *cmdline,
+                     uint64_t netns) {
         ScanProcess p = {
-                .pid = pid, .ppid = 1, .uid = 1000, .start_ticks = ticks, .start_time = 1700000000 + (int64_t) ticks / 100,
+                .pid = pid,
+                .ppid = 1,
+                .uid = 1000,
+                .start_ticks = ticks,
+                .start_time = 1700000000 + (int64_t) ticks / 100,
                 .netns_inode = netns,
         };
 
@@ -224,11 +229,18 @@ static void test_netns(void **state) {
 }
 
 static ScannedSocket mksock(uint64_t netns, uint64_t inode, bool udp, const char *state, const char *local,
-                            uint16_t lport, const char *remote, uint16_t rport, bool server, const pid_t *pids,
-                            size_t n_pids) {
+                            uint16_t lport, const char *remote, uint16_t rport, bool server,
+                            const pid_t *pids, size_t n_pids) {
         ScannedSocket s = {
-                .udp = udp, .family = strchr(local, ':') ? 6 : 4, .server = server, .local_port = lport,
-                .remote_port = rport, .inode = inode, .netns_inode = netns, .pids = pids, .n_pids = n_pids,
+                .udp = udp,
+                .family = strchr(local, ':') ? 6 : 4,
+                .server = server,
+                .local_port = lport,
+                .remote_port = rport,
+                .inode = inode,
+                .netns_inode = netns,
+                .pids = pids,
+                .n_pids = n_pids,
         };
 
         snprintf(s.state, sizeof(s.state), "%s", state);
@@ -256,9 +268,12 @@ static void test_sockets(void **state) {
         assert_int_equal(query_int(f, "SELECT count(*) FROM scan_socket_owners o JOIN scan_sockets s ON "
                                       "s.id = o.socket_id WHERE s.inode = 1000"),
                          2);
-        query_text(f, "SELECT proto || ' ' || family || ' ' || state || ' ' || local_addr || ':' || local_port || "
-                      "' ' || remote_addr || ':' || remote_port || ' ' || role FROM scan_sockets WHERE inode = 1002",
-                   "udp 6 connected ::1:6000 ::1:53 client");
+        query_text(
+                f,
+                "SELECT proto || ' ' || family || ' ' || state || ' ' || local_addr || ':' || local_port || "
+                "' ' || remote_addr || ':' || remote_port || ' ' || role FROM scan_sockets WHERE inode = "
+                "1002",
+                "udp 6 connected ::1:6000 ::1:53 client");
 
         /* Same sockets: nothing written. A cycle without a socket scan leaves them alone too. */
         add_proc(f, 10, 1, "a", "a", 111);
@@ -287,8 +302,10 @@ static void test_sockets(void **state) {
         assert_int_equal(query_int(f, "SELECT last_seen FROM scan_sockets WHERE inode = 1002"), 3000);
         assert_int_equal(query_int(f, "SELECT remote_port FROM scan_sockets WHERE inode = 1002"), 54);
         assert_int_equal(query_int(f, "SELECT first_seen FROM scan_sockets WHERE inode = 1003"), 3000);
-        query_text(f, "SELECT group_concat(pid, ',') FROM (SELECT pid FROM scan_socket_owners o JOIN scan_sockets s "
-                      "ON s.id = o.socket_id WHERE s.inode = 1000 ORDER BY pid)",
+        query_text(f,
+                   "SELECT group_concat(pid, ',') FROM (SELECT pid FROM scan_socket_owners o JOIN "
+                   "scan_sockets s "
+                   "ON s.id = o.socket_id WHERE s.inode = 1000 ORDER BY pid)",
                    "10,12");
         assert_int_equal(query_int(f, "SELECT count(*) FROM scan_socket_owners"), 4);
 
