@@ -30,6 +30,8 @@
 #define TAG_PARSE_PID_MAX 4194304
 
 typedef struct Parser {
+        const char *buf;
+        size_t len;
         yaml_parser_t yaml;
         yaml_event_t ev;
         bool have_ev;
@@ -128,7 +130,18 @@ static int next(Parser *p) {
                 free(p->error);
                 p->error = NULL;
                 if (p->yaml.error == YAML_READER_ERROR) {
-                        if (asprintf(&p->error, "byte %zu: %s", p->yaml.problem_offset, problem) < 0)
+                        /* The reader only knows the byte offset: count lines and columns (in bytes). */
+                        size_t line = 1, column = 1;
+
+                        for (size_t i = 0; i < p->yaml.problem_offset && i < p->len; i++) {
+                                column++;
+                                if (p->buf[i] == '\n') {
+                                        line++;
+                                        column = 1;
+                                }
+                        }
+                        if (asprintf(&p->error, "line %zu, column %zu: %s (byte %zu)", line, column, problem,
+                                     p->yaml.problem_offset) < 0)
                                 p->error = NULL;
                 } else if (p->yaml.context) {
                         if (asprintf(&p->error, "line %zu, column %zu: %s %s", p->yaml.problem_mark.line + 1,
@@ -552,7 +565,7 @@ static void parser_done(Parser *p) {
 }
 
 int tag_parse(const char *buf, size_t len, TagList **ret, char **ret_error) {
-        _cleanup_(parser_done) Parser p = {};
+        _cleanup_(parser_done) Parser p = { .buf = buf, .len = len };
         _cleanup_(tag_list_freep) TagList *l = NULL;
         int r;
 
