@@ -331,7 +331,7 @@ static int parse_tag(Parser *p, Entry *e) {
                 if (!e->e.tags)
                         return -ENOMEM;
         }
-        e->e.tags[e->e.n_tags++] = (TagPair) { .key = TAKE_PTR(key), .value = TAKE_PTR(value) };
+        e->e.tags[e->e.n_tags++] = (TagPair){.key = TAKE_PTR(key), .value = TAKE_PTR(value)};
         return 0;
 }
 
@@ -446,7 +446,7 @@ static int parse_entry(Parser *p, Entry *e) {
 static void entry_done(Entry *e) {
         pairs_free(e->e.tags, e->e.n_tags);
         free(e->bad);
-        *e = (Entry) {};
+        *e = (Entry){};
 }
 
 static int compare_entry(const void *a, const void *b) {
@@ -565,7 +565,7 @@ static void parser_done(Parser *p) {
 }
 
 int tag_parse(const char *buf, size_t len, TagList **ret, char **ret_error) {
-        _cleanup_(parser_done) Parser p = { .buf = buf, .len = len };
+        _cleanup_(parser_done) Parser p = {.buf = buf, .len = len};
         _cleanup_(tag_list_freep) TagList *l = NULL;
         int r;
 

@@ -20,9 +20,9 @@
 /* Bounds on what one output may hold. Entries beyond the limit fail the whole output (a silently truncated
  * list would look like lost tags); the other limits make only the entry that breaks them malformed. */
 #define TAG_PARSE_MAX_ENTRIES 100000 /* more than any realistic number of processes on one host */
-#define TAG_PARSE_MAX_TAGS 64        /* per pid */
-#define TAG_PARSE_MAX_KEY 128        /* bytes */
-#define TAG_PARSE_MAX_VALUE 1024     /* bytes */
+#define TAG_PARSE_MAX_TAGS    64     /* per pid */
+#define TAG_PARSE_MAX_KEY     128    /* bytes */
+#define TAG_PARSE_MAX_VALUE   1024   /* bytes */
 
 typedef struct TagPair {
         char *key;

@@ -62,8 +62,15 @@ static void entry_skipped(const char *bad_entry, const char *expect) {
 }
 
 static void test_empty(void **state) {
-        static const char *const inputs[] = { "", "   \n\n\t\n", "# nothing today\n  # really\n", "\t# tabbed\r\n\t\n", "---\n",
-                                              "--- ~\n", "null\n", "[]", "---\n[]\n...\n" };
+        static const char *const inputs[] = {"",
+                                             "   \n\n\t\n",
+                                             "# nothing today\n  # really\n",
+                                             "\t# tabbed\r\n\t\n",
+                                             "---\n",
+                                             "--- ~\n",
+                                             "null\n",
+                                             "[]",
+                                             "---\n[]\n...\n"};
 
         for (size_t i = 0; i < ELEMENTSOF(inputs); i++) {
                 _cleanup_(tag_list_freep) TagList *l = parse_ok(inputs[i]);
@@ -99,10 +106,10 @@ static void test_yaml_block(void **state) {
 }
 
 static void test_json(void **state) {
-        _cleanup_(tag_list_freep) TagList *l = parse_ok(
-                "[{\"pid\": 100, \"tags\": [{\"key\": \"team\", \"value\": \"payments\"},\n"
-                "\t{\"key\": \"tier\", \"value\": \"1\"}]},\n"
-                " {\"pid\": 3, \"tags\": [{\"key\": \"x\", \"value\": \"caf\\u00e9\"}]}]\n");
+        _cleanup_(tag_list_freep) TagList *l =
+                parse_ok("[{\"pid\": 100, \"tags\": [{\"key\": \"team\", \"value\": \"payments\"},\n"
+                         "\t{\"key\": \"tier\", \"value\": \"1\"}]},\n"
+                         " {\"pid\": 3, \"tags\": [{\"key\": \"x\", \"value\": \"caf\\u00e9\"}]}]\n");
 
         assert_int_equal(l->n_entries, 2);
         assert_int_equal(l->entries[0].pid, 3);
@@ -136,10 +143,11 @@ static void test_scalars_as_text(void **state) {
 }
 
 static void test_later_wins(void **state) {
-        _cleanup_(tag_list_freep) TagList *l = parse_ok("- {pid: 9, tags: [{key: a, value: first}]}\n"
-                                                        "- {pid: 2, tags: [{key: z, value: 1}]}\n"
-                                                        "- {pid: 9, tags: [{key: b, value: second}, {key: c, "
-                                                        "value: x}, {key: b, value: third}]}\n");
+        _cleanup_(tag_list_freep) TagList *l =
+                parse_ok("- {pid: 9, tags: [{key: a, value: first}]}\n"
+                         "- {pid: 2, tags: [{key: z, value: 1}]}\n"
+                         "- {pid: 9, tags: [{key: b, value: second}, {key: c, "
+                         "value: x}, {key: b, value: third}]}\n");
 
         assert_int_equal(l->n_entries, 2);
         assert_int_equal(l->entries[1].pid, 9);
@@ -149,12 +157,11 @@ static void test_later_wins(void **state) {
 }
 
 static void test_unknown_keys_ignored(void **state) {
-        _cleanup_(tag_list_freep) TagList *l = parse_ok(
-                "- pid: 11\n"
-                "  comment: {nested: [1, 2, {deep: [a, b]}]}\n"
-                "  tags: [{key: k, value: v, note: [ignored]}]\n"
-                "  ? [complex, key]\n"
-                "  : skipped\n");
+        _cleanup_(tag_list_freep) TagList *l = parse_ok("- pid: 11\n"
+                                                        "  comment: {nested: [1, 2, {deep: [a, b]}]}\n"
+                                                        "  tags: [{key: k, value: v, note: [ignored]}]\n"
+                                                        "  ? [complex, key]\n"
+                                                        "  : skipped\n");
 
         assert_int_equal(l->n_entries, 1);
         assert_int_equal(l->n_skipped, 0);
@@ -164,14 +171,19 @@ static void test_unknown_keys_ignored(void **state) {
 static void test_document_failures(void **state) {
         PARSE_FAILS("pid: 1\ntags: []\n",
                     "line 1, column 1: expected a sequence of {pid, tags} entries, found a mapping");
-        PARSE_FAILS("hello world\n", "line 1, column 1: expected a sequence of {pid, tags} entries, found a scalar");
+        PARSE_FAILS("hello world\n",
+                    "line 1, column 1: expected a sequence of {pid, tags} entries, found a scalar");
         PARSE_FAILS("{\"pid\": 1}", "found a mapping");
         PARSE_FAILS("'[]'", "found a scalar");
         PARSE_FAILS("- {pid: 1, tags: [}\n", "line 1, column 19");
         PARSE_FAILS("- pid: 1\n  tags: [\n", "line 3");
-        PARSE_FAILS("\x7f" "ELF\x02\x01\x01\x00\x00", "line 1, column 1: control characters are not allowed");
-        PARSE_FAILS("- {pid: 1, tags: []}\n---\n- {pid: 2, tags: []}\n", "line 2, column 1: more than one document");
-        PARSE_FAILS("[]\n- {pid: 1, tags: [{key: a, value: \"\xff\"}]}\n", "line 2, column 36: invalid leading UTF-8 octet");
+        PARSE_FAILS("\x7f"
+                    "ELF\x02\x01\x01\x00\x00",
+                    "line 1, column 1: control characters are not allowed");
+        PARSE_FAILS("- {pid: 1, tags: []}\n---\n- {pid: 2, tags: []}\n",
+                    "line 2, column 1: more than one document");
+        PARSE_FAILS("[]\n- {pid: 1, tags: [{key: a, value: \"\xff\"}]}\n",
+                    "line 2, column 36: invalid leading UTF-8 octet");
 }
 
 static void test_malformed_entries(void **state) {
@@ -231,9 +243,10 @@ static void test_bounds(void **state) {
         memset(key, 'k', TAG_PARSE_MAX_KEY + 1);
         memset(value, 'v', TAG_PARSE_MAX_VALUE + 1);
         key[TAG_PARSE_MAX_KEY + 1] = value[TAG_PARSE_MAX_VALUE + 1] = 0;
-        assert_true(asprintf(&doc, "- {pid: 1, tags: [{key: %.*s, value: %.*s}]}\n"
-                                   "- {pid: 2, tags: [{key: %s, value: v}]}\n"
-                                   "- {pid: 3, tags: [{key: k, value: %s}]}\n",
+        assert_true(asprintf(&doc,
+                             "- {pid: 1, tags: [{key: %.*s, value: %.*s}]}\n"
+                             "- {pid: 2, tags: [{key: %s, value: v}]}\n"
+                             "- {pid: 3, tags: [{key: k, value: %s}]}\n",
                              TAG_PARSE_MAX_KEY, key, TAG_PARSE_MAX_VALUE, value, key, value) > 0);
         l = parse_ok(doc);
         assert_int_equal(l->n_entries, 1);

@@ -24,7 +24,7 @@ typedef struct TagSet {
 typedef struct Resolver {
         const ScanTable *scan;
         const TagList *own;
-        TagSet **sets;      /* every set made, owned */
+        TagSet **sets; /* every set made, owned */
         size_t n_sets;
         const TagSet **set_of; /* per process (index in scan), borrowed from sets */
         TagSet empty;
@@ -38,7 +38,7 @@ void scan_table_done(ScanTable *t) {
                 free(t->procs[i].cmdline);
         }
         free(t->procs);
-        *t = (ScanTable) {};
+        *t = (ScanTable){};
 }
 
 static ssize_t scan_index(const ScanTable *t, pid_t pid) {
@@ -71,7 +71,7 @@ void decisions_done(Decisions *d) {
                 free(d->items[i].tags);
         }
         free(d->items);
-        *d = (Decisions) {};
+        *d = (Decisions){};
 }
 
 static void tag_set_free(TagSet *s) {
@@ -123,13 +123,15 @@ static int tag_set_merge(Resolver *r, const TagEntry *own, const TagSet *base, c
                 free(s);
                 return -ENOMEM;
         }
-        /* Own tags are never dropped (at most TAG_PARSE_MAX_TAGS < DECIDE_MAX_TAGS); inherited ones fill what
-         * room is left, in key order. */
+        /* Own tags are never dropped (at most TAG_PARSE_MAX_TAGS < DECIDE_MAX_TAGS); inherited ones fill
+         * what room is left, in key order. */
         while (i < own->n_tags || j < base->n) {
-                int c = i >= own->n_tags ? 1 : j >= base->n ? -1 : strcmp(own->tags[i].key, base->tags[j].key);
+                int c = i >= own->n_tags ? 1
+                        : j >= base->n   ? -1
+                                         : strcmp(own->tags[i].key, base->tags[j].key);
 
                 if (c <= 0) {
-                        s->tags[s->n++] = (RuleTag) { own->tags[i].key, own->tags[i].value };
+                        s->tags[s->n++] = (RuleTag){own->tags[i].key, own->tags[i].value};
                         i++;
                         if (c == 0)
                                 j++;
@@ -218,9 +220,10 @@ static int lookup_proc(pid_t pid, void *userdata, pid_t *ret_ppid, const char **
         return 0;
 }
 
-int decide_all(RuleSet *rules, const ScanTable *scan, const TagList *own, const DecideParams *p, Decisions *ret) {
-        _cleanup_(resolver_done) Resolver res = { .scan = scan, .own = own };
-        _cleanup_(decisions_done) Decisions out = { .next_eligible_ms = INT64_MAX };
+int decide_all(RuleSet *rules, const ScanTable *scan, const TagList *own, const DecideParams *p,
+               Decisions *ret) {
+        _cleanup_(resolver_done) Resolver res = {.scan = scan, .own = own};
+        _cleanup_(decisions_done) Decisions out = {.next_eligible_ms = INT64_MAX};
         int64_t min_lifetime_ms = (int64_t) (p->min_lifetime / USEC_PER_MSEC);
         const char *parents[RULES_MAX_PARENT_DEPTH];
         int k;
@@ -258,7 +261,7 @@ int decide_all(RuleSet *rules, const ScanTable *scan, const TagList *own, const 
                 if (k < 0)
                         return k;
 
-                *d = (Decision) {
+                *d = (Decision){
                         .pid = sp->pid,
                         .start_ticks = sp->start_ticks,
                         .action = rd.action,
@@ -300,6 +303,6 @@ int decide_all(RuleSet *rules, const ScanTable *scan, const TagList *own, const 
         }
 
         *ret = out;
-        out = (Decisions) {};
+        out = (Decisions){};
         return 0;
 }

@@ -23,7 +23,7 @@ typedef struct ScanProc {
         uint64_t start_ticks;
         int64_t start_time; /* epoch seconds */
         char *comm;
-        char *cmdline;      /* "" for kernel threads */
+        char *cmdline; /* "" for kernel threads */
 } ScanProc;
 
 /* A snapshot of scan_processes, sorted by pid, and the scan generation it belongs to. */
@@ -44,7 +44,7 @@ typedef struct DecideParams {
 
 /* The reasons written to match_decisions besides the engine's ("rule", "default", "kernel-thread"). */
 #define DECIDE_REASON_TOO_YOUNG "too-young"
-#define DECIDE_REASON_UNTAGGED "untagged"
+#define DECIDE_REASON_UNTAGGED  "untagged"
 
 typedef struct Decision {
         pid_t pid;
@@ -54,7 +54,7 @@ typedef struct Decision {
         const char *reason; /* static string */
         bool synced;        /* accepted, old enough and, with tagged-only, tagged */
         char *name;
-        char *tags;         /* JSON object, own and inherited tags, keys sorted: "{}" when none */
+        char *tags; /* JSON object, own and inherited tags, keys sorted: "{}" when none */
 } Decision;
 
 typedef struct DecideCounts {
@@ -65,7 +65,8 @@ typedef struct DecideCounts {
 typedef struct Decisions {
         Decision *items; /* sorted by pid, one per scanned process */
         size_t n;
-        int64_t next_eligible_ms; /* the earliest time a too-young process becomes old enough; INT64_MAX: none */
+        int64_t next_eligible_ms; /* the earliest time a too-young process becomes old enough; INT64_MAX:
+                                     none */
         DecideCounts counts;
 } Decisions;
 
@@ -74,4 +75,5 @@ void decisions_done(Decisions *d);
 /* Decides every process of `scan`. `own` (NULL: none) is the tag command's last good output. The rule
  * set's statistics are reset first, so afterwards they are this pass's figures. Returns 0 or -ENOMEM;
  * *ret is written only on success. */
-int decide_all(RuleSet *rules, const ScanTable *scan, const TagList *own, const DecideParams *p, Decisions *ret);
+int decide_all(RuleSet *rules, const ScanTable *scan, const TagList *own, const DecideParams *p,
+               Decisions *ret);

@@ -27,12 +27,12 @@ static const char *const summary = "Decides which processes are synced, their na
 
 /* Only when it matters: not root, a tag command configured, and a capability it needs missing. */
 static void check_capabilities(const Config *c) {
-        struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
         struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
         static const struct {
                 int cap;
                 const char *name;
-        } needed[] = { { CAP_SETUID, "CAP_SETUID" }, { CAP_SETGID, "CAP_SETGID" }, { CAP_KILL, "CAP_KILL" } };
+        } needed[] = {{CAP_SETUID, "CAP_SETUID"}, {CAP_SETGID, "CAP_SETGID"}, {CAP_KILL, "CAP_KILL"}};
 
         if (!c->tag_exec || geteuid() == 0)
                 return;

@@ -98,18 +98,14 @@ static char *stats_json(const Decisions *dec, bool changed, uint64_t scan_genera
         json_t *o;
         char *s;
 
-        o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I}",
-                      "processes", (json_int_t) dec->counts.processes,
-                      "synced", (json_int_t) dec->counts.synced,
-                      "dropped", (json_int_t) dec->counts.dropped,
-                      "kernel_threads", (json_int_t) dec->counts.kernel_threads,
-                      "too_young", (json_int_t) dec->counts.too_young,
-                      "untagged", (json_int_t) dec->counts.untagged,
-                      "tagged", (json_int_t) dec->counts.tagged,
-                      "limit_hits", (json_int_t) dec->counts.limit_hits,
-                      "changed", changed,
-                      "scan_generation", (json_int_t) scan_generation,
-                      "tag_exec_ms", (json_int_t) tag_ms);
+        o = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:b, s:I, s:I}", "processes",
+                      (json_int_t) dec->counts.processes, "synced", (json_int_t) dec->counts.synced,
+                      "dropped", (json_int_t) dec->counts.dropped, "kernel_threads",
+                      (json_int_t) dec->counts.kernel_threads, "too_young",
+                      (json_int_t) dec->counts.too_young, "untagged", (json_int_t) dec->counts.untagged,
+                      "tagged", (json_int_t) dec->counts.tagged, "limit_hits",
+                      (json_int_t) dec->counts.limit_hits, "changed", changed, "scan_generation",
+                      (json_int_t) scan_generation, "tag_exec_ms", (json_int_t) tag_ms);
         if (!o)
                 return NULL;
         s = json_dumps(o, JSON_COMPACT);
@@ -186,7 +182,7 @@ int matcher_cycle(Matcher *m, bool run_tags) {
                 m->tags_generation = scan.generation;
 
         now_ms = now_epoch_ms();
-        p = (DecideParams) {
+        p = (DecideParams){
                 .tagged_only = c->tagged_only,
                 .min_lifetime = c->min_lifetime,
                 .now_ms = now_ms,
@@ -267,6 +263,8 @@ usec_t matcher_timeout(const Matcher *m) {
                 t = MIN(t, m->settle_at > now ? m->settle_at - now : 0);
         now_ms = now_epoch_ms();
         if (m->next_eligible_ms != INT64_MAX)
-                t = MIN(t, m->next_eligible_ms > now_ms ? (usec_t) (m->next_eligible_ms - now_ms) * USEC_PER_MSEC : 0);
+                t = MIN(t, m->next_eligible_ms > now_ms
+                                   ? (usec_t) (m->next_eligible_ms - now_ms) * USEC_PER_MSEC
+                                   : 0);
         return t;
 }

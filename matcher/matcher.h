@@ -19,14 +19,14 @@ typedef struct Matcher {
         RuleSet *rules;
         Tags tags;
 
-        uint64_t scan_generation;   /* of the last cycle that succeeded */
-        uint64_t seen_generation;   /* the scanner's, as matcher_due() last read it */
-        uint64_t tags_generation;   /* the scan generation the tag command last ran for */
-        bool decided;               /* a cycle succeeded since start-up */
-        int64_t next_eligible_ms;   /* wall clock: a too-young process becomes old enough; INT64_MAX: none */
-        usec_t next_full_cycle;     /* monotonic: the periodic cycle (tag command, heartbeat) */
-        usec_t retry_at;            /* monotonic: after a failed cycle; USEC_INFINITY: none */
-        usec_t settle_at;           /* monotonic: look at the scan generation again; USEC_INFINITY: none */
+        uint64_t scan_generation; /* of the last cycle that succeeded */
+        uint64_t seen_generation; /* the scanner's, as matcher_due() last read it */
+        uint64_t tags_generation; /* the scan generation the tag command last ran for */
+        bool decided;             /* a cycle succeeded since start-up */
+        int64_t next_eligible_ms; /* wall clock: a too-young process becomes old enough; INT64_MAX: none */
+        usec_t next_full_cycle;   /* monotonic: the periodic cycle (tag command, heartbeat) */
+        usec_t retry_at;          /* monotonic: after a failed cycle; USEC_INFINITY: none */
+        usec_t settle_at;         /* monotonic: look at the scan generation again; USEC_INFINITY: none */
 } Matcher;
 
 /* Compiles the rules of d->config and loads the last good tags from the database. */
@@ -43,9 +43,9 @@ int matcher_apply_config(Matcher *m);
 int matcher_cycle(Matcher *m, bool run_tags);
 
 typedef enum MatcherWork {
-        MATCHER_IDLE,        /* nothing to do yet */
-        MATCHER_DECIDE,      /* a too-young process became old enough, or a retry: decide again */
-        MATCHER_FULL_CYCLE,  /* a new scan generation or the periodic cycle: tag command and decisions */
+        MATCHER_IDLE,       /* nothing to do yet */
+        MATCHER_DECIDE,     /* a too-young process became old enough, or a retry: decide again */
+        MATCHER_FULL_CYCLE, /* a new scan generation or the periodic cycle: tag command and decisions */
 } MatcherWork;
 
 /* daemon_wait() said the database changed: look again a little later too (see matcher.c). */

@@ -41,9 +41,10 @@ static int read_processes(sqlite3 *db, ScanTable *t) {
         size_t allocated = 0;
         int rc, r;
 
-        r = db_prepare(db,
-                       "SELECT pid, ppid, start_ticks, start_time, comm, cmdline FROM scan_processes ORDER BY pid",
-                       &st);
+        r = db_prepare(
+                db,
+                "SELECT pid, ppid, start_ticks, start_time, comm, cmdline FROM scan_processes ORDER BY pid",
+                &st);
         if (r < 0)
                 return r;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -59,7 +60,7 @@ static int read_processes(sqlite3 *db, ScanTable *t) {
                         allocated = a;
                 }
                 p = &t->procs[t->n];
-                *p = (ScanProc) {
+                *p = (ScanProc){
                         .pid = (pid_t) sqlite3_column_int64(st, 0),
                         .ppid = (pid_t) sqlite3_column_int64(st, 1),
                         .start_ticks = (uint64_t) sqlite3_column_int64(st, 2),
@@ -95,7 +96,7 @@ int store_read_scan(sqlite3 *db, ScanTable *ret) {
                 return r;
         }
         *ret = t;
-        t = (ScanTable) {};
+        t = (ScanTable){};
         return 0;
 }
 
@@ -127,13 +128,13 @@ int store_read_tags(sqlite3 *db, TagList **ret) {
                                 allocated = a;
                         }
                         e = &l->entries[l->n_entries++];
-                        *e = (TagEntry) { .pid = pid };
+                        *e = (TagEntry){.pid = pid};
                 }
                 x = reallocarray(e->tags, e->n_tags + 1, sizeof(TagPair));
                 if (!x)
                         return -ENOMEM;
                 e->tags = x;
-                e->tags[e->n_tags] = (TagPair) { column_strdup(st, 1), column_strdup(st, 2) };
+                e->tags[e->n_tags] = (TagPair){column_strdup(st, 1), column_strdup(st, 2)};
                 e->n_tags++;
                 if (!e->tags[e->n_tags - 1].key || !e->tags[e->n_tags - 1].value)
                         return -ENOMEM;
@@ -160,10 +161,11 @@ static int read_old_decisions(sqlite3 *db, OldDecision **ret, size_t *ret_n) {
         size_t n = 0, allocated = 0;
         int rc, r;
 
-        r = db_prepare(db,
-                       "SELECT pid, start_ticks, action, rule, name, reason, synced, tags FROM match_decisions "
-                       "ORDER BY pid",
-                       &st);
+        r = db_prepare(
+                db,
+                "SELECT pid, start_ticks, action, rule, name, reason, synced, tags FROM match_decisions "
+                "ORDER BY pid",
+                &st);
         if (r < 0)
                 return r;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -181,7 +183,7 @@ static int read_old_decisions(sqlite3 *db, OldDecision **ret, size_t *ret_n) {
                         allocated = a;
                 }
                 x = &o[n++];
-                *x = (OldDecision) {
+                *x = (OldDecision){
                         .pid = (pid_t) sqlite3_column_int64(st, 0),
                         .start_ticks = sqlite3_column_int64(st, 1),
                         .action = column_strdup(st, 2),
@@ -206,9 +208,10 @@ static int read_old_decisions(sqlite3 *db, OldDecision **ret, size_t *ret_n) {
 }
 
 static bool same_decision(const OldDecision *o, const Decision *d) {
-        return o->start_ticks == (int64_t) d->start_ticks && streq(o->action, rule_action_to_string(d->action)) &&
-               o->rule == d->rule && streq(o->name, d->name) && streq(o->reason, d->reason) &&
-               o->synced == d->synced && streq(o->tags, d->tags);
+        return o->start_ticks == (int64_t) d->start_ticks &&
+               streq(o->action, rule_action_to_string(d->action)) && o->rule == d->rule &&
+               streq(o->name, d->name) && streq(o->reason, d->reason) && o->synced == d->synced &&
+               streq(o->tags, d->tags);
 }
 
 int store_write_decisions(sqlite3 *db, const Decisions *d, int64_t now_ms, bool *ret_changed) {
@@ -314,7 +317,8 @@ int store_write_tag_exec(sqlite3 *db, const TagExecRow *row) {
         /* last_ok survives failed runs (and restarts): a new value only when this run succeeded. */
         r = db_prepare(db,
                        "INSERT INTO match_tag_exec "
-                       "(id, ok, error, last_run, last_ok, duration_ms, entries, skipped, failures, stderr_excerpt) "
+                       "(id, ok, error, last_run, last_ok, duration_ms, entries, skipped, failures, "
+                       "stderr_excerpt) "
                        "VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
                        "ON CONFLICT (id) DO UPDATE SET ok = excluded.ok, error = excluded.error, "
                        "last_run = excluded.last_run, last_ok = COALESCE(excluded.last_ok, last_ok), "
@@ -347,8 +351,9 @@ int store_write_rule_stats(sqlite3 *db, const RuleStats *stats, size_t n) {
         r = step_done(del);
         if (r < 0)
                 return r;
-        r = db_prepare(db, "INSERT OR REPLACE INTO match_rule_stats (rule, hits, limit_hits) VALUES (?1, ?2, ?3)",
-                       &put);
+        r = db_prepare(
+                db, "INSERT OR REPLACE INTO match_rule_stats (rule, hits, limit_hits) VALUES (?1, ?2, ?3)",
+                &put);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {

@@ -10,8 +10,9 @@
 extern char **environ;
 
 int main(int argc, char *argv[]) {
-        static const char *const fields[] = { "Uid:", "Gid:", "Groups:", "CapInh:", "CapPrm:", "CapEff:",
-                                              "CapBnd:", "CapAmb:", "NoNewPrivs:", "SigBlk:", "SigIgn:" };
+        static const char *const fields[] = {
+                "Uid:",    "Gid:",    "Groups:",     "CapInh:", "CapPrm:", "CapEff:",
+                "CapBnd:", "CapAmb:", "NoNewPrivs:", "SigBlk:", "SigIgn:"};
         char line[4096], path[4096], self[32];
         struct dirent *de;
         FILE *f;

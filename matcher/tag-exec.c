@@ -41,8 +41,8 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
-#define READ_CHUNK (64 * 1024)
-#define GROUPS_MAX 65536 /* NGROUPS_MAX of the kernel */
+#define READ_CHUNK       (64 * 1024)
+#define GROUPS_MAX       65536 /* NGROUPS_MAX of the kernel */
 #define NO_PIDFD_TICK_MS 50
 
 typedef enum Step {
@@ -121,7 +121,7 @@ void tag_exec_result_done(TagExecResult *r) {
         free(r->reason);
         free(r->out);
         free(r->err);
-        *r = (TagExecResult) { .exit_code = -1 };
+        *r = (TagExecResult){.exit_code = -1};
 }
 
 static int set_reason(TagExecResult *r, const char *fmt, ...) _printf_(2, 3);
@@ -256,7 +256,7 @@ static int plan_make(const TagExecParams *p, const struct passwd *pw, Plan *plan
 }
 
 static _noreturn_ void child_fail(int fd, Step step, int error) {
-        Report rep = { .step = step, .error = error };
+        Report rep = {.step = step, .error = error};
 
         (void) !write(fd, &rep, sizeof(rep));
         _exit(127);
@@ -293,9 +293,9 @@ static bool same_groups(const Plan *p) {
 }
 
 static _noreturn_ void child(const Plan *p, int fd_null, int fd_out, int fd_err, int fd_report) {
-        struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
         struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3] = {};
-        struct sigaction dfl = { .sa_handler = SIG_DFL };
+        struct sigaction dfl = {.sa_handler = SIG_DFL};
         sigset_t none;
         int last_errno = ENOENT;
         bool eacces = false;
@@ -365,7 +365,7 @@ static _noreturn_ void child(const Plan *p, int fd_null, int fd_out, int fd_err,
                 child_fail(fd_report, STEP_REGAIN_GID, 0);
         if (setgroups(0, NULL) == 0)
                 child_fail(fd_report, STEP_REGAIN_GROUPS, 0);
-        hdr = (struct __user_cap_header_struct) { .version = _LINUX_CAPABILITY_VERSION_3 };
+        hdr = (struct __user_cap_header_struct){.version = _LINUX_CAPABILITY_VERSION_3};
         if (syscall(SYS_capget, &hdr, caps) < 0)
                 child_fail(fd_report, STEP_CAPSET, errno);
         for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
@@ -502,10 +502,10 @@ static int parent(pid_t pid, Pipes *fds, const TagExecParams *params, TagExecRes
 
         while (!stop && (fds->out >= 0 || fds->err >= 0 || fds->report >= 0 || !exited)) {
                 struct pollfd pfd[4] = {
-                        { .fd = fds->out, .events = POLLIN },
-                        { .fd = fds->err, .events = POLLIN },
-                        { .fd = fds->report, .events = POLLIN },
-                        { .fd = exited ? -1 : fds->pidfd, .events = POLLIN },
+                        {.fd = fds->out, .events = POLLIN},
+                        {.fd = fds->err, .events = POLLIN},
+                        {.fd = fds->report, .events = POLLIN},
+                        {.fd = exited ? -1 : fds->pidfd, .events = POLLIN},
                 };
                 usec_t now = now_usec(CLOCK_MONOTONIC);
                 int timeout_ms;
@@ -518,7 +518,8 @@ static int parent(pid_t pid, Pipes *fds, const TagExecParams *params, TagExecRes
                         stop = true;
                         break;
                 }
-                timeout_ms = (int) MIN((deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC, (usec_t) INT_MAX);
+                timeout_ms =
+                        (int) MIN((deadline - now + USEC_PER_MSEC - 1) / USEC_PER_MSEC, (usec_t) INT_MAX);
                 if (fds->pidfd < 0 && !exited)
                         timeout_ms = MIN(timeout_ms, NO_PIDFD_TICK_MS);
 
@@ -573,7 +574,8 @@ static int parent(pid_t pid, Pipes *fds, const TagExecParams *params, TagExecRes
                 if (r >= 0 && res->reason) {
                         _cleanup_free_ char *was = TAKE_PTR(res->reason);
 
-                        r = set_reason(res, "%s; cannot kill it: %s (the daemon needs CAP_KILL)", was, strerror(-k));
+                        r = set_reason(res, "%s; cannot kill it: %s (the daemon needs CAP_KILL)", was,
+                                       strerror(-k));
                 }
                 return r;
         }
@@ -590,7 +592,8 @@ static int parent(pid_t pid, Pipes *fds, const TagExecParams *params, TagExecRes
         if (rep_len == sizeof(rep) && rep.step >= 0 && rep.step < _STEP_MAX) {
                 res->ran = false;
                 if (rep.step == STEP_EXEC)
-                        return set_reason(res, "cannot execute '%s': %s", params->argv[0], strerror(rep.error));
+                        return set_reason(res, "cannot execute '%s': %s", params->argv[0],
+                                          strerror(rep.error));
                 if (rep.error == 0)
                         return set_reason(res, "%s", step_table[rep.step]);
                 return set_reason(res, "%s failed: %s", step_table[rep.step], strerror(rep.error));
@@ -608,12 +611,12 @@ static int parent(pid_t pid, Pipes *fds, const TagExecParams *params, TagExecRes
 }
 
 int tag_exec_run(const TagExecParams *p, TagExecResult *ret) {
-        _cleanup_(tag_exec_result_done) TagExecResult res = { .exit_code = -1 };
+        _cleanup_(tag_exec_result_done) TagExecResult res = {.exit_code = -1};
         _cleanup_(plan_done) Plan plan = {};
         _cleanup_free_ char *pwbuf = NULL;
         _cleanup_close_ int fd_null = -EBADF;
-        Pipes fds = { -EBADF, -EBADF, -EBADF, -EBADF };
-        int out[2] = { -EBADF, -EBADF }, err[2] = { -EBADF, -EBADF }, report[2] = { -EBADF, -EBADF };
+        Pipes fds = {-EBADF, -EBADF, -EBADF, -EBADF};
+        int out[2] = {-EBADF, -EBADF}, err[2] = {-EBADF, -EBADF}, report[2] = {-EBADF, -EBADF};
         struct passwd pw;
         usec_t start = now_usec(CLOCK_MONOTONIC);
         pid_t pid;
@@ -671,7 +674,7 @@ int tag_exec_run(const TagExecParams *p, TagExecResult *ret) {
         out[1] = safe_close(out[1]);
         err[1] = safe_close(err[1]);
         report[1] = safe_close(report[1]);
-        fds = (Pipes) { .out = TAKE_FD(out[0]), .err = TAKE_FD(err[0]), .report = TAKE_FD(report[0]) };
+        fds = (Pipes){.out = TAKE_FD(out[0]), .err = TAKE_FD(err[0]), .report = TAKE_FD(report[0])};
         fds.pidfd = pidfd_open_compat(pid);
         if (fds.pidfd < 0)
                 fds.pidfd = -EBADF; /* kernel < 5.3 or filtered: parent() polls waitid() instead */
@@ -694,6 +697,6 @@ done:
                 return r;
         res.duration = now_usec(CLOCK_MONOTONIC) - start;
         *ret = res;
-        res = (TagExecResult) {};
+        res = (TagExecResult){};
         return 0;
 }

@@ -13,7 +13,7 @@
 #include "time-util.h"
 
 /* The only PATH the command sees, and the only one argv[0] is looked up in. */
-#define TAG_EXEC_PATH "/usr/local/bin:/usr/bin:/bin"
+#define TAG_EXEC_PATH       "/usr/local/bin:/usr/bin:/bin"
 #define TAG_EXEC_STDERR_MAX 4096
 
 typedef struct TagExecParams {
@@ -25,15 +25,15 @@ typedef struct TagExecParams {
 } TagExecParams;
 
 typedef struct TagExecResult {
-        bool ran;          /* false: refused or failed before the command was executed */
-        bool ok;           /* ran and exited 0 within the limits */
-        char *reason;      /* why not ok, e.g. "setresuid failed: Operation not permitted"; NULL when ok */
-        int exit_code;     /* when it exited, else -1 */
-        int signal;        /* the signal that ended it (including our SIGKILL on timeout), else 0 */
+        bool ran;      /* false: refused or failed before the command was executed */
+        bool ok;       /* ran and exited 0 within the limits */
+        char *reason;  /* why not ok, e.g. "setresuid failed: Operation not permitted"; NULL when ok */
+        int exit_code; /* when it exited, else -1 */
+        int signal;    /* the signal that ended it (including our SIGKILL on timeout), else 0 */
         usec_t duration;
-        char *out;         /* stdout, NUL-terminated (the command's NULs are kept within out_len) */
+        char *out; /* stdout, NUL-terminated (the command's NULs are kept within out_len) */
         size_t out_len;
-        char *err;         /* the first TAG_EXEC_STDERR_MAX bytes of stderr, NUL-terminated */
+        char *err; /* the first TAG_EXEC_STDERR_MAX bytes of stderr, NUL-terminated */
         size_t err_len;
         bool err_truncated;
 } TagExecResult;

@@ -14,7 +14,7 @@ void tags_done(Tags *t) {
         tag_list_free(t->good);
         free(t->error);
         free(t->stderr_excerpt);
-        *t = (Tags) {};
+        *t = (Tags){};
 }
 
 static bool tag_list_equal(const TagList *a, const TagList *b) {
@@ -28,7 +28,8 @@ static bool tag_list_equal(const TagList *a, const TagList *b) {
                 if (x->pid != y->pid || x->n_tags != y->n_tags)
                         return false;
                 for (size_t k = 0; k < x->n_tags; k++)
-                        if (!streq(x->tags[k].key, y->tags[k].key) || !streq(x->tags[k].value, y->tags[k].value))
+                        if (!streq(x->tags[k].key, y->tags[k].key) ||
+                            !streq(x->tags[k].value, y->tags[k].value))
                                 return false;
         }
         return true;
@@ -129,7 +130,7 @@ int tags_run(Tags *t, const Config *c) {
 }
 
 void tags_row(const Tags *t, TagExecRow *ret) {
-        *ret = (TagExecRow) {
+        *ret = (TagExecRow){
                 .ok = t->ok,
                 .error = t->error,
                 .last_run = t->last_run,

@@ -12,8 +12,8 @@
 #include "tag-parse.h"
 
 typedef struct Tags {
-        TagList *good;      /* the last good output; NULL until the first success or load */
-        bool good_changed;  /* `good` differs from what match_tag_output holds */
+        TagList *good;     /* the last good output; NULL until the first success or load */
+        bool good_changed; /* `good` differs from what match_tag_output holds */
 
         /* The match_tag_exec row. */
         bool ok;

@@ -13,29 +13,30 @@
 #include "decide.h"
 
 #define NOW_MS INT64_C(1700000000000)
-#define OLD (NOW_MS / 1000 - 100)
+#define OLD    (NOW_MS / 1000 - 100)
 
 static const ScanProc procs_template[] = {
-        { .pid = 1, .ppid = 0, .start_time = OLD, .comm = "systemd", .cmdline = "/sbin/init" },
-        { .pid = 2, .ppid = 0, .start_time = OLD, .comm = "kthreadd", .cmdline = "" },
-        { .pid = 100, .ppid = 1, .start_time = OLD, .comm = "supervisor", .cmdline = "supervisord -n" },
-        { .pid = 200, .ppid = 100, .start_time = OLD, .comm = "python3", .cmdline = "python3 /srv/shop.py" },
-        { .pid = 300, .ppid = 200, .start_time = OLD, .comm = "worker", .cmdline = "worker --id 1" },
-        { .pid = 400, .ppid = 1, .start_time = OLD, .comm = "bash", .cmdline = "-bash" },
-        { .pid = 500, .ppid = 1, .start_time = OLD, .comm = "lonely", .cmdline = "lonely" },
+        {.pid = 1, .ppid = 0, .start_time = OLD, .comm = "systemd", .cmdline = "/sbin/init"},
+        {.pid = 2, .ppid = 0, .start_time = OLD, .comm = "kthreadd", .cmdline = ""},
+        {.pid = 100, .ppid = 1, .start_time = OLD, .comm = "supervisor", .cmdline = "supervisord -n"},
+        {.pid = 200, .ppid = 100, .start_time = OLD, .comm = "python3", .cmdline = "python3 /srv/shop.py"},
+        {.pid = 300, .ppid = 200, .start_time = OLD, .comm = "worker", .cmdline = "worker --id 1"},
+        {.pid = 400, .ppid = 1, .start_time = OLD, .comm = "bash", .cmdline = "-bash"},
+        {.pid = 500, .ppid = 1, .start_time = OLD, .comm = "lonely", .cmdline = "lonely"},
         /* Started 2 s and 1 s before NOW (to the second, as start_time is stored): too young for 3 s. */
-        { .pid = 600, .ppid = 100, .start_time = NOW_MS / 1000 - 2, .comm = "young", .cmdline = "young" },
-        { .pid = 601, .ppid = 100, .start_time = NOW_MS / 1000 - 1, .comm = "younger", .cmdline = "younger" },
+        {.pid = 600, .ppid = 100, .start_time = NOW_MS / 1000 - 2, .comm = "young", .cmdline = "young"},
+        {.pid = 601, .ppid = 100, .start_time = NOW_MS / 1000 - 1, .comm = "younger", .cmdline = "younger"},
         /* A ppid cycle, as a scan taken while pids were reused can hold. */
-        { .pid = 700, .ppid = 701, .start_time = OLD, .comm = "loop-a", .cmdline = "loop-a" },
-        { .pid = 701, .ppid = 700, .start_time = OLD, .comm = "loop-b", .cmdline = "loop-b" },
+        {.pid = 700, .ppid = 701, .start_time = OLD, .comm = "loop-a", .cmdline = "loop-a"},
+        {.pid = 701, .ppid = 700, .start_time = OLD, .comm = "loop-b", .cmdline = "loop-b"},
 };
 
-static const char *const tag_output = "- {pid: 100, tags: [{key: team, value: pay}, {key: env, value: prod}]}\n"
-                                      "- {pid: 200, tags: [{key: env, value: staging}]}\n"
-                                      "- {pid: 300, tags: [{key: app, value: billing}]}\n"
-                                      "- {pid: 701, tags: [{key: ring, value: b}]}\n"
-                                      "- {pid: 999, tags: [{key: gone, value: x}]}\n";
+static const char *const tag_output =
+        "- {pid: 100, tags: [{key: team, value: pay}, {key: env, value: prod}]}\n"
+        "- {pid: 200, tags: [{key: env, value: staging}]}\n"
+        "- {pid: 300, tags: [{key: app, value: billing}]}\n"
+        "- {pid: 701, tags: [{key: ring, value: b}]}\n"
+        "- {pid: 999, tags: [{key: gone, value: x}]}\n";
 
 typedef struct Fixture {
         ScanTable scan;
@@ -45,9 +46,12 @@ typedef struct Fixture {
 } Fixture;
 
 static ConfigRule rules_template[] = {
-        { .match_regex = "^bash$", .match_type = MATCH_PROCESS_NAME, .action = ACTION_DROP },
-        { .match_regex = "^app:(.+)$", .match_type = MATCH_TAG, .action = ACTION_ACCEPT, .rewrite_name = "svc-$1" },
-        { .match_regex = "^team:pay$", .match_type = MATCH_TAG, .action = ACTION_ACCEPT },
+        {.match_regex = "^bash$", .match_type = MATCH_PROCESS_NAME, .action = ACTION_DROP},
+        {.match_regex = "^app:(.+)$",
+         .match_type = MATCH_TAG,
+         .action = ACTION_ACCEPT,
+         .rewrite_name = "svc-$1"},
+        {.match_regex = "^team:pay$", .match_type = MATCH_TAG, .action = ACTION_ACCEPT},
 };
 
 static void fixture_make(Fixture *f, const ConfigRule *rules, size_t n_rules) {
@@ -81,20 +85,22 @@ static const Decision *find(const Decisions *d, pid_t pid) {
         return NULL;
 }
 
-static void expect(const Decisions *dec, pid_t pid, const char *action, int rule, const char *reason, bool synced,
-                   const char *name, const char *tags) {
+static void expect(const Decisions *dec, pid_t pid, const char *action, int rule, const char *reason,
+                   bool synced, const char *name, const char *tags) {
         const Decision *d = find(dec, pid);
 
-        if (!streq(rule_action_to_string(d->action), action) || d->rule != rule || !streq(d->reason, reason) ||
-            d->synced != synced || !streq(d->name, name) || !streq(d->tags, tags))
-                fail_msg("pid %d: got %s rule %d %s synced=%d '%s' %s; expected %s rule %d %s synced=%d '%s' %s",
+        if (!streq(rule_action_to_string(d->action), action) || d->rule != rule ||
+            !streq(d->reason, reason) || d->synced != synced || !streq(d->name, name) ||
+            !streq(d->tags, tags))
+                fail_msg("pid %d: got %s rule %d %s synced=%d '%s' %s; expected %s rule %d %s synced=%d "
+                         "'%s' %s",
                          (int) pid, rule_action_to_string(d->action), d->rule, d->reason, d->synced, d->name,
                          d->tags, action, rule, reason, synced, name, tags);
 }
 
 static void test_decide(void **state) {
         _cleanup_(fixture_done) Fixture f = {};
-        DecideParams p = { .tagged_only = false, .min_lifetime = 3 * USEC_PER_SEC, .now_ms = NOW_MS };
+        DecideParams p = {.tagged_only = false, .min_lifetime = 3 * USEC_PER_SEC, .now_ms = NOW_MS};
         const RuleStats *stats;
 
         fixture_make(&f, rules_template, ELEMENTSOF(rules_template));
@@ -106,15 +112,16 @@ static void test_decide(void **state) {
         expect(&f.dec, 100, "accept", 2, "rule", true, "supervisor", "{\"env\":\"prod\",\"team\":\"pay\"}");
         /* Own env wins over the parent's. */
         expect(&f.dec, 200, "accept", 2, "rule", true, "python3", "{\"env\":\"staging\",\"team\":\"pay\"}");
-        /* The nearer ancestor's env (200: staging) wins over the farther one's (100: prod); the tag rule sees
-         * its own app tag. */
+        /* The nearer ancestor's env (200: staging) wins over the farther one's (100: prod); the tag rule
+         * sees its own app tag. */
         expect(&f.dec, 300, "accept", 1, "rule", true, "svc-billing",
                "{\"app\":\"billing\",\"env\":\"staging\",\"team\":\"pay\"}");
         expect(&f.dec, 400, "drop", 0, "rule", false, "bash", "{}");
         expect(&f.dec, 500, "accept", 3, "default", true, "lonely", "{}");
         /* Inherited tags decide a tag rule too. */
         expect(&f.dec, 600, "accept", 2, "too-young", false, "young", "{\"env\":\"prod\",\"team\":\"pay\"}");
-        expect(&f.dec, 601, "accept", 2, "too-young", false, "younger", "{\"env\":\"prod\",\"team\":\"pay\"}");
+        expect(&f.dec, 601, "accept", 2, "too-young", false, "younger",
+               "{\"env\":\"prod\",\"team\":\"pay\"}");
         /* The cycle ends the walk: resolving 700 walks 700 -> 701 -> 700 (seen), so 701 is the top and 700
          * inherits from it. */
         expect(&f.dec, 700, "accept", 3, "default", true, "loop-a", "{\"ring\":\"b\"}");
@@ -137,7 +144,8 @@ static void test_decide(void **state) {
         p.now_ms = (NOW_MS / 1000 - 2) * 1000 + 3000;
         assert_int_equal(decide_all(f.rules, &f.scan, f.tags, &p, &f.dec), 0);
         expect(&f.dec, 600, "accept", 2, "rule", true, "young", "{\"env\":\"prod\",\"team\":\"pay\"}");
-        expect(&f.dec, 601, "accept", 2, "too-young", false, "younger", "{\"env\":\"prod\",\"team\":\"pay\"}");
+        expect(&f.dec, 601, "accept", 2, "too-young", false, "younger",
+               "{\"env\":\"prod\",\"team\":\"pay\"}");
         assert_int_equal(f.dec.next_eligible_ms, (NOW_MS / 1000 - 1) * 1000 + 3000);
         /* Stats are per pass, not accumulated. */
         assert_int_equal(rule_set_stats(f.rules)[2].hits, 4);
@@ -145,7 +153,7 @@ static void test_decide(void **state) {
 
 static void test_tagged_only(void **state) {
         _cleanup_(fixture_done) Fixture f = {};
-        DecideParams p = { .tagged_only = true, .min_lifetime = 0, .now_ms = NOW_MS };
+        DecideParams p = {.tagged_only = true, .min_lifetime = 0, .now_ms = NOW_MS};
 
         fixture_make(&f, rules_template, 1);
         assert_int_equal(decide_all(f.rules, &f.scan, f.tags, &p, &f.dec), 0);
@@ -154,7 +162,8 @@ static void test_tagged_only(void **state) {
         expect(&f.dec, 500, "accept", 1, "untagged", false, "lonely", "{}");
         expect(&f.dec, 400, "drop", 0, "rule", false, "bash", "{}");
         /* Own tags, inherited tags: both count. */
-        expect(&f.dec, 100, "accept", 1, "default", true, "supervisor", "{\"env\":\"prod\",\"team\":\"pay\"}");
+        expect(&f.dec, 100, "accept", 1, "default", true, "supervisor",
+               "{\"env\":\"prod\",\"team\":\"pay\"}");
         expect(&f.dec, 300, "accept", 1, "default", true, "worker",
                "{\"app\":\"billing\",\"env\":\"staging\",\"team\":\"pay\"}");
         expect(&f.dec, 600, "accept", 1, "default", true, "young", "{\"env\":\"prod\",\"team\":\"pay\"}");
@@ -166,7 +175,7 @@ static void test_no_tags_and_empty(void **state) {
         _cleanup_(rule_set_freep) RuleSet *rs = NULL;
         _cleanup_(decisions_done) Decisions dec = {};
         ScanTable empty = {};
-        DecideParams p = { .now_ms = NOW_MS };
+        DecideParams p = {.now_ms = NOW_MS};
 
         assert_int_equal(rule_set_new(NULL, 0, &rs, NULL), 0);
         assert_int_equal(decide_all(rs, &empty, NULL, &p, &dec), 0);
@@ -181,16 +190,19 @@ static void test_tag_cap(void **state) {
         _cleanup_(tag_list_freep) TagList *l = NULL;
         _cleanup_free_ char *doc = NULL;
         ScanProc procs[6] = {};
-        ScanTable scan = { .procs = procs, .n = ELEMENTSOF(procs) };
-        DecideParams p = { .now_ms = NOW_MS };
+        ScanTable scan = {.procs = procs, .n = ELEMENTSOF(procs)};
+        DecideParams p = {.now_ms = NOW_MS};
         size_t len = 0;
         FILE *f;
 
         f = open_memstream(&doc, &len);
         assert_non_null(f);
         for (int i = 0; i < 6; i++) {
-                procs[i] = (ScanProc) { .pid = 10 + i, .ppid = i == 0 ? 1 : 10 + i - 1, .start_time = OLD,
-                                        .comm = "p", .cmdline = "p" };
+                procs[i] = (ScanProc){.pid = 10 + i,
+                                      .ppid = i == 0 ? 1 : 10 + i - 1,
+                                      .start_time = OLD,
+                                      .comm = "p",
+                                      .cmdline = "p"};
                 fprintf(f, "- pid: %d\n  tags:\n", 10 + i);
                 for (int k = 0; k < TAG_PARSE_MAX_TAGS; k++)
                         fprintf(f, "  - {key: k%d-%02d, value: v}\n", i, k);

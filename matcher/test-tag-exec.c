@@ -48,7 +48,7 @@ static int run_argv(char *const argv[]) {
         return WEXITSTATUS(st);
 }
 
-#define RUN(...) run_argv((char *const[]) { __VA_ARGS__, NULL })
+#define RUN(...) run_argv((char *const[]){__VA_ARGS__, NULL})
 
 static int setup(void **state) {
         struct passwd *pw;
@@ -59,9 +59,10 @@ static int setup(void **state) {
         snprintf(matcher_user, sizeof(matcher_user), "psmatch%d", id);
         snprintf(sup_group, sizeof(sup_group), "pssup%d", id);
         if (RUN("groupadd", "-r", sup_group) != 0 ||
-            RUN("useradd", "-r", "-M", "-U", "-G", sup_group, "-d", "/nonexistent", "-s", "/usr/sbin/nologin",
-                tag_user) != 0 ||
-            RUN("useradd", "-r", "-M", "-U", "-d", "/nonexistent", "-s", "/usr/sbin/nologin", matcher_user) != 0)
+            RUN("useradd", "-r", "-M", "-U", "-G", sup_group, "-d", "/nonexistent", "-s",
+                "/usr/sbin/nologin", tag_user) != 0 ||
+            RUN("useradd", "-r", "-M", "-U", "-d", "/nonexistent", "-s", "/usr/sbin/nologin",
+                matcher_user) != 0)
                 return -1;
         pw = getpwnam(tag_user);
         if (!pw)
@@ -94,7 +95,7 @@ static int teardown(void **state) {
 }
 
 static TagExecParams params(char *const *argv, const char *user) {
-        return (TagExecParams) {
+        return (TagExecParams){
                 .argv = argv,
                 .user = user,
                 .timeout = 10 * USEC_PER_SEC,
@@ -176,7 +177,8 @@ static void expect_clean_process(const char *out, const char *user) {
 
         /* Exactly this environment, in this order. */
         snprintf(want, sizeof(want),
-                 "env: PATH=" TAG_EXEC_PATH "\nenv: HOME=%s\nenv: USER=%s\nenv: LOGNAME=%s\nenv: LANG=C.UTF-8\n",
+                 "env: PATH=" TAG_EXEC_PATH
+                 "\nenv: HOME=%s\nenv: USER=%s\nenv: LOGNAME=%s\nenv: LANG=C.UTF-8\n",
                  streq(user, "root") ? "/root" : "/nonexistent", user, user);
         if (!strstr(out, want) || strstr(out, "env: ") != strstr(out, want) ||
             strstr(strstr(out, want) + strlen(want), "env: "))
@@ -185,9 +187,9 @@ static void expect_clean_process(const char *out, const char *user) {
 
 static void test_identity(void **state) {
         _cleanup_(tag_exec_result_done) TagExecResult res = {};
-        char *argv[] = { (char *) helper, NULL };
+        char *argv[] = {(char *) helper, NULL};
         TagExecParams p = params(argv, tag_user);
-        gid_t groups[] = { tag_gid, sup_gid };
+        gid_t groups[] = {tag_gid, sup_gid};
         sigset_t block, old;
         int leaked;
 
@@ -221,7 +223,7 @@ static void test_identity(void **state) {
 
 static void test_refused(void **state) {
         _cleanup_free_ char *marker = NULL;
-        char *argv[] = { "touch", NULL, NULL };
+        char *argv[] = {"touch", NULL, NULL};
         TagExecResult res = {};
         TagExecParams p;
 
@@ -240,7 +242,8 @@ static void test_refused(void **state) {
         assert_int_equal(tag_exec_run(&p, &res), 0);
         assert_false(res.ran);
         assert_false(res.ok);
-        assert_non_null(strstr(res.reason, "user 'root' has uid 0: refusing to run the tag command as root"));
+        assert_non_null(
+                strstr(res.reason, "user 'root' has uid 0: refusing to run the tag command as root"));
         assert_int_equal(access(marker, F_OK), -1);
         tag_exec_result_done(&res);
 
@@ -321,9 +324,9 @@ static char *script(const char *fmt, ...) {
 
 static void test_timeout_kills_group(void **state) {
         _cleanup_(tag_exec_result_done) TagExecResult res = {};
-        _cleanup_free_ char *s = script("sleep 1000 & echo $! > %s/gc.pid; echo $$ > %s/sh.pid; exec sleep 1000",
-                                        dir, dir);
-        char *argv[] = { "/bin/sh", "-c", s, NULL };
+        _cleanup_free_ char *s =
+                script("sleep 1000 & echo $! > %s/gc.pid; echo $$ > %s/sh.pid; exec sleep 1000", dir, dir);
+        char *argv[] = {"/bin/sh", "-c", s, NULL};
         TagExecParams p = params(argv, tag_user);
         pid_t gc;
 
@@ -345,7 +348,7 @@ static void test_timeout_kills_group(void **state) {
 static void test_exit_kills_group(void **state) {
         _cleanup_(tag_exec_result_done) TagExecResult res = {};
         _cleanup_free_ char *s = script("sleep 1000 & echo $! > %s/gc.pid; echo '[]'", dir);
-        char *argv[] = { "/bin/sh", "-c", s, NULL };
+        char *argv[] = {"/bin/sh", "-c", s, NULL};
         TagExecParams p = params(argv, tag_user);
         pid_t gc;
 
@@ -360,7 +363,7 @@ static void test_exit_kills_group(void **state) {
 
 static void test_output_cap(void **state) {
         _cleanup_(tag_exec_result_done) TagExecResult res = {};
-        char *argv[] = { "head", "-c", "10485760", "/dev/zero", NULL };
+        char *argv[] = {"head", "-c", "10485760", "/dev/zero", NULL};
         TagExecParams p = params(argv, tag_user);
 
         assert_int_equal(tag_exec_run(&p, &res), 0);
@@ -381,11 +384,11 @@ static void test_output_cap(void **state) {
 
 static void test_failures(void **state) {
         _cleanup_free_ char *noexec = NULL;
-        char *exit3[] = { "/bin/sh", "-c", "echo oops >&2; echo '[]'; exit 3", NULL };
-        char *segv[] = { "/bin/sh", "-c", "kill -SEGV $$", NULL };
-        char *noisy[] = { "/bin/sh", "-c", "head -c 10000 /dev/zero | tr '\\0' x >&2", NULL };
-        char *missing[] = { "procsync-no-such-command", NULL };
-        char *notexec[] = { NULL, NULL };
+        char *exit3[] = {"/bin/sh", "-c", "echo oops >&2; echo '[]'; exit 3", NULL};
+        char *segv[] = {"/bin/sh", "-c", "kill -SEGV $$", NULL};
+        char *noisy[] = {"/bin/sh", "-c", "head -c 10000 /dev/zero | tr '\\0' x >&2", NULL};
+        char *missing[] = {"procsync-no-such-command", NULL};
+        char *notexec[] = {NULL, NULL};
         TagExecParams p = params(exit3, tag_user);
         TagExecResult res = {};
 
@@ -413,7 +416,8 @@ static void test_failures(void **state) {
         p.argv = missing;
         assert_int_equal(tag_exec_run(&p, &res), 0);
         assert_false(res.ran);
-        assert_string_equal(res.reason, "cannot execute 'procsync-no-such-command': No such file or directory");
+        assert_string_equal(res.reason,
+                            "cannot execute 'procsync-no-such-command': No such file or directory");
         tag_exec_result_done(&res);
 
         assert_true(asprintf(&noexec, "%s/noexec", dir) > 0);
@@ -431,7 +435,7 @@ static void expect_parse(const char *output, const char *reason) {
         _cleanup_(tag_exec_result_done) TagExecResult res = {};
         _cleanup_(tag_list_freep) TagList *l = NULL;
         _cleanup_free_ char *error = NULL;
-        char *argv[] = { "printf", "%s", (char *) output, NULL };
+        char *argv[] = {"printf", "%s", (char *) output, NULL};
         TagExecParams p = params(argv, tag_user);
         int r;
 
@@ -452,15 +456,16 @@ static void expect_parse(const char *output, const char *reason) {
 static void test_output_reasons(void **state) {
         expect_parse("\x01\x02garbage\n", "line 1, column 1: control characters are not allowed");
         expect_parse("- {pid: 1, tags: [oops\n", "line 2, column 1: did not find expected ',' or ']'");
-        expect_parse("app: shop\n", "line 1, column 1: expected a sequence of {pid, tags} entries, found a mapping");
+        expect_parse("app: shop\n",
+                     "line 1, column 1: expected a sequence of {pid, tags} entries, found a mapping");
         expect_parse("[{\"pid\": \"12\", \"tags\": []}]\n", NULL);
 }
 
 static int set_caps(uint64_t caps) {
-        struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+        struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
         struct __user_cap_data_struct data[2] = {
-                { .effective = (uint32_t) caps, .permitted = (uint32_t) caps },
-                { .effective = (uint32_t) (caps >> 32), .permitted = (uint32_t) (caps >> 32) },
+                {.effective = (uint32_t) caps, .permitted = (uint32_t) caps},
+                {.effective = (uint32_t) (caps >> 32), .permitted = (uint32_t) (caps >> 32)},
         };
 
         return (int) syscall(SYS_capset, &hdr, data);
@@ -527,11 +532,12 @@ static char *read_report(void) {
  * user (and the child keeps none of them), and to kill a timed-out command; without CAP_KILL the runner
  * says so instead of hanging. */
 static void test_unprivileged_runner(void **state) {
-        _cleanup_free_ char *s = script("echo $$ > %s/sh.pid; sleep 1000 & echo $! > %s/gc.pid; wait", dir, dir);
-        char *report[] = { (char *) helper, NULL };
-        char *sleeper[] = { "/bin/sh", "-c", s, NULL };
+        _cleanup_free_ char *s =
+                script("echo $$ > %s/sh.pid; sleep 1000 & echo $! > %s/gc.pid; wait", dir, dir);
+        char *report[] = {(char *) helper, NULL};
+        char *sleeper[] = {"/bin/sh", "-c", s, NULL};
         uint64_t caps = CAP(CAP_SETUID) | CAP(CAP_SETGID) | CAP(CAP_KILL);
-        gid_t groups[] = { tag_gid, sup_gid };
+        gid_t groups[] = {tag_gid, sup_gid};
         _cleanup_free_ char *out = NULL;
         pid_t sh, gc;
 
