@@ -158,6 +158,43 @@ def tag_output():
         return sorted(tuple(r) for r in c.execute("SELECT pid, key, value FROM match_tag_output"))
 
 
+def unprivileged_run():
+    """As root: the matcher as user 'daemon' with only CAP_SETUID, CAP_SETGID and CAP_KILL (what main.c and the
+    README say it needs) runs the tag command as 'nobody'; without CAP_SETUID it says why it cannot."""
+    global state
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        print("# skipped: the unprivileged run needs root and setpriv")
+        return
+    state = os.path.join(tmp, "state-unprivileged")
+    os.mkdir(state)
+    os.chown(state, 1, 1)
+    write_config()
+    os.chmod(config, 0o644)
+
+    def as_daemon(caps):
+        return subprocess.run(["setpriv", "--reuid=daemon", "--regid=daemon", "--clear-groups",
+                               f"--inh-caps=-all,{caps}", f"--ambient-caps=-all,{caps}",
+                               MATCHER, "-c", config, "--state-dir", state, "--once"],
+                              capture_output=True, text=True, timeout=60)
+
+    p = as_daemon("+setuid,+setgid,+kill")
+    check("unprivileged: first --once", p.returncode == 0, p.stderr)
+    set_scan(PROCS)
+    p = as_daemon("+setuid,+setgid,+kill")
+    te = tag_exec()
+    check("unprivileged with CAP_SETUID/SETGID/KILL: tag command ok", p.returncode == 0 and te["ok"] == 1, te)
+    check("unprivileged: no capability warning", "missing" not in p.stderr, p.stderr)
+    check("unprivileged: tags applied", json.loads(decisions()[300]["tags"]) ==
+          {"team": "pay", "env": "staging", "app": "billing"})
+    p = as_daemon("+setgid,+kill")
+    te = tag_exec()
+    check("unprivileged without CAP_SETUID: refused with the reason",
+          te["ok"] == 0 and te["error"] == "setresuid failed: Operation not permitted", te)
+    check("unprivileged without CAP_SETUID: warned at start", "CAP_SETUID is missing" in p.stderr, p.stderr)
+    check("unprivileged without CAP_SETUID: last good tags kept", json.loads(decisions()[300]["tags"]) ==
+          {"team": "pay", "env": "staging", "app": "billing"})
+
+
 GOOD_TAGS = """# the tagger's answer
 - pid: 100
   tags: [{key: team, value: pay}, {key: env, value: prod}]
@@ -310,6 +347,8 @@ try:
         daemon.send_signal(signal.SIGTERM)
         rc = daemon.wait(timeout=10)
         check("SIGTERM: exit 0", rc == 0, rc)
+
+        unprivileged_run()
     finally:
         if daemon.poll() is None:
             daemon.kill()
