@@ -112,6 +112,7 @@ const char *config_key_to_string(ConfigKey k); /* the YAML spelling, e.g. "procs
 typedef struct ConfigOrigin {
         bool from_file; /* false: default */
         unsigned line, column;
+        bool from_override; /* set by a command-line option (e.g. --state-dir); wins over from_file */
 } ConfigOrigin;
 
 typedef struct Config {
@@ -155,6 +156,7 @@ typedef struct ConfigDiags {
         ConfigDiag *items;
         size_t n_items;
         size_t n_errors;
+        size_t n_hidden; /* problems beyond the first 100, counted (errors in n_errors too) but not stored */
 } ConfigDiags;
 
 void config_diags_done(ConfigDiags *d);
@@ -178,6 +180,10 @@ int config_load_file(const char *path, Config **ret, ConfigDiags *diags);
  * embedded default only when none was given and the default file does not exist. A path that was given
  * explicitly (-c or the environment) and is missing is an error. */
 int config_load(const char *explicit_path, Config **ret, ConfigDiags *diags);
+
+/* Applies `--state-dir DIR`: replaces state_dir and, when api.listen was not set by the file, the default
+ * unix: listen path that derives from it. */
+int config_set_state_dir(Config *c, const char *state_dir);
 
 /* Duration: an integer (seconds) or a string such as "10s", "500ms", "2m", "1h". */
 int parse_duration(const char *s, usec_t *ret);

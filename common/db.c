@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "schema.h"
@@ -95,6 +96,8 @@ static int read_user_version(sqlite3 *db, unsigned *ret) {
         return 0;
 }
 
+/* Takes the write lock and migrates from whatever version the database has under the lock: another daemon
+ * may have migrated it between our first look and the lock. */
 static int migrate(sqlite3 *db, const char *path, char **ret_error) {
         unsigned v;
         int r;
@@ -140,11 +143,69 @@ static int migrate(sqlite3 *db, const char *path, char **ret_error) {
         return r;
 }
 
+/* Switches to WAL and checks that it took: PRAGMA journal_mode answers the mode in effect, and a database
+ * that cannot switch (e.g. on a file system without shared memory) silently stays in its old mode. */
+static int enable_wal(sqlite3 *db, const char *path, char **ret_error) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        const unsigned char *mode;
+        int rc;
+
+        rc = sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW) {
+                set_error(ret_error, "%s: cannot enable WAL: %s", path, sqlite3_errmsg(db));
+                return db_errno(rc) ?: -EIO;
+        }
+        mode = sqlite3_column_text(st, 0);
+        if (!mode || strcasecmp((const char *) mode, "wal") != 0) {
+                set_error(ret_error, "%s: cannot enable WAL (journal mode stays '%s')", path,
+                          mode ? (const char *) mode : "?");
+                return -EOPNOTSUPP;
+        }
+        return 0;
+}
+
+/* The first read failed: tell a file that is not a database from a WAL database that a read-only user
+ * cannot read right now. A reader that may not write the directory needs the -wal and -shm files, which
+ * exist only while a writer (a daemon) has the database open: SQLite then reads through a private copy of
+ * the -shm (SQLite >= 3.22). Without them it reports SQLITE_READONLY_DIRECTORY or SQLITE_CANTOPEN. */
+static int first_read_error(sqlite3 *db, const char *path, bool ro, char **ret_error) {
+        int xrc = sqlite3_extended_errcode(db);
+
+        int prc = xrc & 0xff;
+
+        if (prc == SQLITE_NOTADB || prc == SQLITE_CORRUPT) {
+                set_error(ret_error, "%s: not an SQLite database (%s); not touching it", path, sqlite3_errmsg(db));
+                return -EBADMSG;
+        }
+        if (ro && (prc == SQLITE_READONLY || prc == SQLITE_CANTOPEN || prc == SQLITE_PERM)) {
+                set_error(ret_error,
+                          "%s: cannot read the database read-only (%s): it is in WAL mode and its '-wal'/'-shm' "
+                          "files are missing or unusable; they exist while the procsync daemons run, or run this "
+                          "as a user that may write the state directory",
+                          path, sqlite3_errmsg(db));
+                return -EACCES;
+        }
+        set_error(ret_error, "%s: cannot read the database: %s", path, sqlite3_errmsg(db));
+        return db_errno(xrc) ?: -EIO;
+}
+
 int db_open_path(const char *path, DbOpenFlags flags, sqlite3 **ret, char **ret_error) {
         _cleanup_db_ sqlite3 *db = NULL;
         bool ro = flags & DB_READ_ONLY;
         unsigned v = 0;
         int rc, r;
+
+        /* SQLite says only "unable to open database file"; a reader can say why. */
+        if (ro && access(path, F_OK) < 0) {
+                r = negative_errno();
+                if (r == -ENOENT)
+                        set_error(ret_error, "%s: database does not exist (the procsync daemons create it)", path);
+                else
+                        set_error(ret_error, "%s: cannot access database: %s", path, strerror(-r));
+                return r;
+        }
 
         rc = sqlite3_open_v2(path, &db,
                              (ro ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
@@ -157,34 +218,22 @@ int db_open_path(const char *path, DbOpenFlags flags, sqlite3 **ret, char **ret_
         (void) sqlite3_extended_result_codes(db, 1);
         (void) sqlite3_busy_timeout(db, DB_BUSY_TIMEOUT_MS);
 
-        /* The first real read: fails with SQLITE_NOTADB on a file that is not a database. */
+        /* The first real read: fails with SQLITE_NOTADB on a file that is not a database. Nothing is
+         * written before the version is known, so a foreign or newer file is left exactly as it was
+         * (switching a rollback-journal database to WAL would rewrite its header). */
         r = read_user_version(db, &v);
-        if (r < 0) {
-                set_error(ret_error, "%s: not a usable SQLite database (%s); not touching it", path,
-                          sqlite3_errmsg(db));
-                return r == -EBADMSG ? r : -EBADMSG;
-        }
+        if (r < 0)
+                return first_read_error(db, path, ro, ret_error);
 
-        if (!ro) {
-                r = db_exec(db, "PRAGMA journal_mode = WAL");
-                if (r < 0) {
-                        set_error(ret_error, "%s: cannot enable WAL: %s", path, sqlite3_errmsg(db));
-                        return r;
-                }
-                (void) db_exec(db, "PRAGMA synchronous = NORMAL");
-        }
-        r = db_exec(db, "PRAGMA foreign_keys = ON");
-        if (r < 0) {
-                set_error(ret_error, "%s: %s", path, sqlite3_errmsg(db));
-                return r;
+        if (v > schema_n_migrations) {
+                set_error(ret_error,
+                          "%s: database schema version %u is newer than this binary's (%u); refusing to touch it "
+                          "(upgrade procsync or point --state-dir elsewhere)",
+                          path, v, schema_n_migrations);
+                return -EPROTO;
         }
 
         if (ro) {
-                if (v > schema_n_migrations) {
-                        set_error(ret_error, "%s: database schema version %u is newer than this binary's (%u)",
-                                  path, v, schema_n_migrations);
-                        return -EPROTO;
-                }
                 if (v < schema_n_migrations) {
                         set_error(ret_error,
                                   "%s: database schema version %u is older than this binary's (%u); start the "
@@ -193,6 +242,20 @@ int db_open_path(const char *path, DbOpenFlags flags, sqlite3 **ret, char **ret_
                         return -EPROTO;
                 }
         } else {
+                r = enable_wal(db, path, ret_error);
+                if (r < 0)
+                        return r;
+                (void) db_exec(db, "PRAGMA synchronous = NORMAL");
+        }
+
+        r = db_exec(db, "PRAGMA foreign_keys = ON");
+        if (r < 0) {
+                set_error(ret_error, "%s: %s", path, sqlite3_errmsg(db));
+                return r;
+        }
+
+        /* An up-to-date database is not locked at all: re-opening is a no-op. */
+        if (!ro && v < schema_n_migrations) {
                 r = migrate(db, path, ret_error);
                 if (r < 0)
                         return r;

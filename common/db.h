@@ -3,7 +3,12 @@
  * db_open() opens (and, for writers, creates and migrates) the database with WAL, a busy timeout and
  * foreign keys. Readers (procsync-api, procctl) open read-only and never migrate. A database whose
  * user_version is newer than this binary's schema, or a file that is not SQLite, is a clear error
- * (-EPROTO / -EBADMSG) and is never recreated. */
+ * (-EPROTO / -EBADMSG) and is never recreated.
+ *
+ * Read-only opens: the file must exist (-ENOENT otherwise, never created) and be at exactly this binary's
+ * schema version (-EPROTO). A reader that may not write the state directory can read a WAL database only
+ * while its -wal and -shm files exist, i.e. while a daemon has it open; otherwise -EACCES with an
+ * explanation. Readers are never blocked by a writer's open transaction (WAL). */
 #pragma once
 
 #include <sqlite3.h>

@@ -1,0 +1,55 @@
+/* procctl's shared plumbing: the context every verb receives, the verb table, and the helpers every verb
+ * uses the same way (config loading, JSON output).
+ *
+ * A verb family lives in its own file (verb-config.c; later verb-status.c, verb-processes.c, ...), declares
+ * its entry point below and is one line in procctl.c's table. A family with sub-verbs ("config check",
+ * "rules test") dispatches through ctl_dispatch() with its own small table. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "config.h"
+
+/* procctl's exit codes. */
+enum {
+        CTL_EXIT_OK = 0,
+        CTL_EXIT_FAILURE = 1, /* the operation failed, or `config check` found errors */
+        CTL_EXIT_USAGE = 2,   /* bad command line */
+};
+
+/* The global options, accepted anywhere on the command line. */
+typedef struct CtlContext {
+        const char *config_path; /* -c FILE, or NULL for the lookup order */
+        const char *state_dir;   /* --state-dir DIR, or NULL for the config's */
+        bool json;               /* --json: print the REST API's JSON document */
+} CtlContext;
+
+/* argv[0] is the verb's own name and argv holds only what the global options left. Returns an exit code
+ * (CTL_EXIT_*), or a negative errno once the error has been logged (procctl exits 1). */
+typedef int (*CtlVerbFunc)(const CtlContext *ctx, int argc, char *argv[]);
+
+typedef struct CtlVerb {
+        const char *name;
+        CtlVerbFunc func;
+        const char *help; /* lines for --help, each "  verb ARGS   what it does\n" */
+} CtlVerb;
+
+/* Prints "Usage: ..." with the table's help. */
+void ctl_usage(FILE *f, const char *prefix, const CtlVerb *table, size_t n);
+
+/* Runs the entry of `table` named argv[0]. A missing or unknown verb is an error on stderr followed by the
+ * usage, and returns CTL_EXIT_USAGE. `prefix` names the family in messages ("" or "config "). */
+int ctl_dispatch(const char *prefix, const CtlVerb *table, size_t n, const CtlContext *ctx, int argc,
+                 char *argv[]);
+
+/* Loads the config by the lookup order (-c, $PROCSYNC_CONFIG, /etc/procsync/procsync.yaml, embedded
+ * default), prints its diagnostics on stderr, and applies --state-dir. */
+int ctl_load_config(const CtlContext *ctx, Config **ret);
+
+/* Prints a JSON document on stdout: what --json shows. */
+int ctl_print_json(const json_t *v);
+
+/* Verb families, one file each. */
+int verb_config(const CtlContext *ctx, int argc, char *argv[]);

@@ -1,0 +1,134 @@
+/* procctl: the command-line interface of procsync (DESIGN.md "procctl").
+ *
+ * main() only separates the global options (-c, --state-dir, --json, --help, --version), which may stand
+ * anywhere on the command line, from the verb and its own arguments, then dispatches through the verb
+ * table. Verbs live in their own files (ctl.h explains how to add one); options a verb knows (--all,
+ * --pid N) are left in place for it. */
+#include <stdio.h>
+
+#include "ctl.h"
+#include "log.h"
+
+static const CtlVerb verbs[] = {
+        { "config", verb_config,
+          "  config check [FILE]      Check a config file; print problems as FILE:LINE:COL: message\n"
+          "  config show              The effective config, and where each value comes from\n" },
+};
+
+static void help(FILE *f) {
+        ctl_usage(f, "", verbs, ELEMENTSOF(verbs));
+        fprintf(f,
+                "\nOptions (anywhere on the command line):\n"
+                "  -c, --config FILE        Config file (else $%s, else %s)\n"
+                "      --state-dir DIR      State directory (overrides procsync.state_dir)\n"
+                "      --json               Print JSON, the same document as the REST API\n"
+                "  -h, --help               Show this help\n"
+                "      --version            Show the version\n",
+                CONFIG_ENV, CONFIG_DEFAULT_PATH);
+}
+
+/* Takes an option's argument from "--opt=ARG", "-cARG" or the next word. */
+static int option_argument(const char *opt, char *argv[], int argc, int *i, size_t prefix_len,
+                           const char **ret) {
+        const char *a = argv[*i] + prefix_len;
+
+        if (*a == '=' && strneq(argv[*i], "--", 2))
+                a++;
+        if (*a) {
+                *ret = a;
+                return 0;
+        }
+        if (*i + 1 >= argc) {
+                log_error("Option '%s' needs an argument.", opt);
+                return -EINVAL;
+        }
+        *ret = argv[++*i];
+        return 0;
+}
+
+typedef enum Action {
+        ACTION_RUN,
+        ACTION_HELP,
+        ACTION_VERSION,
+} Action;
+
+/* Moves the global options out of argv; everything else (the verb, its arguments and options, anything
+ * after "--") stays in order in *ret_argv. */
+static int parse_global_options(int argc, char *argv[], CtlContext *ctx, Action *ret_action, char ***ret_argv,
+                                int *ret_argc) {
+        _cleanup_free_ char **rest = NULL;
+        Action action = ACTION_RUN;
+        int n = 0;
+
+        rest = calloc((size_t) argc + 1, sizeof(char *));
+        if (!rest)
+                return log_error_errno(-ENOMEM, "Out of memory.");
+
+        for (int i = 1; i < argc; i++) {
+                const char *a = argv[i];
+                int r = 0;
+
+                if (streq(a, "--")) {
+                        while (++i < argc)
+                                rest[n++] = argv[i];
+                        break;
+                }
+                if (streq(a, "-c") || (strneq(a, "-c", 2) && a[2] != '-'))
+                        r = option_argument("-c", argv, argc, &i, 2, &ctx->config_path);
+                else if (streq(a, "--config") || strneq(a, "--config=", 9))
+                        r = option_argument("--config", argv, argc, &i, 8, &ctx->config_path);
+                else if (streq(a, "--state-dir") || strneq(a, "--state-dir=", 12))
+                        r = option_argument("--state-dir", argv, argc, &i, 11, &ctx->state_dir);
+                else if (streq(a, "--json"))
+                        ctx->json = true;
+                else if (streq(a, "-h") || streq(a, "--help"))
+                        action = ACTION_HELP;
+                else if (streq(a, "--version"))
+                        action = action == ACTION_HELP ? action : ACTION_VERSION;
+                else
+                        rest[n++] = argv[i];
+                if (r < 0)
+                        return r;
+        }
+        if (ctx->state_dir && isempty(ctx->state_dir)) {
+                log_error("--state-dir needs a directory.");
+                return -EINVAL;
+        }
+        *ret_action = action;
+        *ret_argv = TAKE_PTR(rest);
+        *ret_argc = n;
+        return 0;
+}
+
+int main(int argc, char *argv[]) {
+        _cleanup_free_ char **rest = NULL;
+        CtlContext ctx = {};
+        Action action;
+        int n, r;
+
+        log_setup("procctl");
+
+        r = parse_global_options(argc, argv, &ctx, &action, &rest, &n);
+        if (r == -ENOMEM)
+                return CTL_EXIT_FAILURE;
+        if (r < 0) {
+                help(stderr);
+                return CTL_EXIT_USAGE;
+        }
+        if (action == ACTION_HELP) {
+                help(stdout);
+                return CTL_EXIT_OK;
+        }
+        if (action == ACTION_VERSION) {
+                printf("procctl %s\n", PROCSYNC_VERSION);
+                return CTL_EXIT_OK;
+        }
+        if (n == 0) {
+                log_error("Missing command.");
+                help(stderr);
+                return CTL_EXIT_USAGE;
+        }
+
+        r = ctl_dispatch("", verbs, ELEMENTSOF(verbs), &ctx, n, rest);
+        return r < 0 ? CTL_EXIT_FAILURE : r;
+}
