@@ -122,14 +122,15 @@ void export_sink_row_done(ExportSinkRow *row) {
         *row = (ExportSinkRow) {};
 }
 
-static int sink_row_read(sqlite3 *db, const char *name, bool *ret_found, char **ret_type, ExportSinkRow *ret) {
+static int sink_row_read(sqlite3 *db, const char *name, bool *ret_found, char **ret_type, char **ret_target,
+                         ExportSinkRow *ret) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         const unsigned char *t;
         int r, rc;
 
         r = db_prepare(db,
                        "SELECT type, acked_version, last_attempt_at, last_ok_at, last_error, failures, "
-                       "errors_total, next_attempt_at FROM export_sinks WHERE name = ?1",
+                       "errors_total, next_attempt_at, target FROM export_sinks WHERE name = ?1",
                        &st);
         if (r < 0)
                 return r;
@@ -159,7 +160,11 @@ static int sink_row_read(sqlite3 *db, const char *name, bool *ret_found, char **
                         return -ENOMEM;
         }
         *ret_type = strdup(strempty((const char *) sqlite3_column_text(st, 0)));
-        if (!*ret_type) {
+        t = sqlite3_column_text(st, 8);
+        *ret_target = t ? strdup((const char *) t) : NULL;
+        if (!*ret_type || (t && !*ret_target)) {
+                free(*ret_type);
+                *ret_type = NULL;
                 export_sink_row_done(ret);
                 return -ENOMEM;
         }
@@ -167,26 +172,42 @@ static int sink_row_read(sqlite3 *db, const char *name, bool *ret_found, char **
         return 0;
 }
 
-static int sink_row_insert(sqlite3 *db, const char *name, SinkType type) {
+/* A fresh row, or a reset one when the name was used by another receiver. */
+static int sink_row_insert(sqlite3 *db, const char *name, SinkType type, const char *target) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r;
 
         r = db_prepare(db,
-                       "INSERT INTO export_sinks (name, type) VALUES (?1, ?2) "
-                       "ON CONFLICT (name) DO UPDATE SET type = ?2, acked_version = 0, last_attempt_at = NULL, "
-                       "last_ok_at = NULL, last_error = NULL, failures = 0, errors_total = 0, "
-                       "next_attempt_at = NULL",
+                       "INSERT INTO export_sinks (name, type, target) VALUES (?1, ?2, ?3) "
+                       "ON CONFLICT (name) DO UPDATE SET type = ?2, target = ?3, acked_version = 0, "
+                       "last_attempt_at = NULL, last_ok_at = NULL, last_error = NULL, failures = 0, "
+                       "errors_total = 0, next_attempt_at = NULL",
                        &st);
         if (r < 0)
                 return r;
         if ((r = db_errno(sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT))) < 0 ||
-            (r = db_errno(sqlite3_bind_text(st, 2, sink_type_to_string(type), -1, SQLITE_STATIC))) < 0)
+            (r = db_errno(sqlite3_bind_text(st, 2, sink_type_to_string(type), -1, SQLITE_STATIC))) < 0 ||
+            (r = bind_text_or_null(st, 3, target)) < 0)
                 return r;
         return step_done(st);
 }
 
-int export_sink_load(sqlite3 *db, const char *name, SinkType type, ExportSinkRow *ret) {
-        _cleanup_free_ char *stored_type = NULL;
+/* A row from before the target was recorded: take it as the same receiver. */
+static int sink_row_set_target(sqlite3 *db, const char *name, const char *target) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = db_prepare(db, "UPDATE export_sinks SET target = ?2 WHERE name = ?1", &st);
+        if (r < 0)
+                return r;
+        if ((r = db_errno(sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT))) < 0 ||
+            (r = bind_text_or_null(st, 2, target)) < 0)
+                return r;
+        return step_done(st);
+}
+
+int export_sink_load(sqlite3 *db, const char *name, SinkType type, const char *target, ExportSinkRow *ret) {
+        _cleanup_free_ char *stored_type = NULL, *stored_target = NULL;
         ExportSinkRow row = {};
         bool found = false;
         int r;
@@ -194,12 +215,17 @@ int export_sink_load(sqlite3 *db, const char *name, SinkType type, ExportSinkRow
         r = db_begin(db);
         if (r < 0)
                 return r;
-        r = sink_row_read(db, name, &found, &stored_type, &row);
+        r = sink_row_read(db, name, &found, &stored_type, &stored_target, &row);
         if (r < 0)
                 goto fail;
-        if (!found || !streq(stored_type, sink_type_to_string(type))) {
+        if (!found || !streq(stored_type, sink_type_to_string(type)) ||
+            (stored_target && !streq(stored_target, strempty(target)))) {
                 export_sink_row_done(&row);
-                r = sink_row_insert(db, name, type);
+                r = sink_row_insert(db, name, type, target);
+                if (r < 0)
+                        goto fail;
+        } else if (!stored_target) {
+                r = sink_row_set_target(db, name, target);
                 if (r < 0)
                         goto fail;
         }
@@ -240,19 +266,6 @@ int export_sink_save(sqlite3 *db, const char *name, const ExportSinkRow *row) {
         if (r < 0)
                 return r;
         return sqlite3_changes(db) == 1 ? 0 : -ENOENT;
-}
-
-int export_sink_reset(sqlite3 *db, const char *name) {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        int r;
-
-        r = db_prepare(db, "UPDATE export_sinks SET acked_version = 0 WHERE name = ?1", &st);
-        if (r < 0)
-                return r;
-        r = db_errno(sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT));
-        if (r < 0)
-                return r;
-        return step_done(st);
 }
 
 static bool sink_configured(const char *name, const ConfigSink *sinks, size_t n) {

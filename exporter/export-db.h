@@ -40,14 +40,12 @@ typedef struct ExportSinkRow {
 void export_sink_row_done(ExportSinkRow *row);
 
 /* Reads the row of sink `name`, inserting a fresh one when it is missing. A row left by a sink of another
- * type under the same name is reset (what it acknowledged was another receiver). */
-int export_sink_load(sqlite3 *db, const char *name, SinkType type, ExportSinkRow *ret);
+ * type or with another target (url, path, controllers: see export_sink_target()) under the same name is
+ * reset: what it acknowledged was another receiver. */
+int export_sink_load(sqlite3 *db, const char *name, SinkType type, const char *target, ExportSinkRow *ret);
 
 /* Writes every column of the row of sink `name`. */
 int export_sink_save(sqlite3 *db, const char *name, const ExportSinkRow *row);
-
-/* Forgets a sink's acknowledged version (its receiver changed: new url, path or controller). */
-int export_sink_reset(sqlite3 *db, const char *name);
 
 /* Deletes the rows (and gpids) of sinks that are no longer configured. */
 int export_sinks_prune(sqlite3 *db, const ConfigSink *sinks, size_t n_sinks);

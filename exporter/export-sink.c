@@ -175,7 +175,7 @@ int export_sink_new(sqlite3 *db, const ConfigSink *cfg, ExportSink **ret) {
         s->cfg = cfg;
         s->ops = sink_ops_for(cfg->type);
 
-        r = export_sink_load(db, s->name, s->type, &s->row);
+        r = export_sink_load(db, s->name, s->type, s->target, &s->row);
         if (r < 0)
                 return r;
         /* A fresh process tries at once, whatever backoff the previous one was in. */

@@ -47,7 +47,8 @@ Exporter *exporter_free(Exporter *e) {
 }
 
 /* (Re)creates the sinks from the active config: a sink whose config did not change is kept (and
- * reopened), one that changed is recreated, forgetting what it acknowledged if its receiver changed. */
+ * reopened), one that changed is recreated, forgetting what it acknowledged if its receiver changed
+ * (export_sink_load() compares the stored target, so this holds across restarts too). */
 static int sinks_setup(Exporter *e) {
         const Config *c = e->daemon->config;
         sqlite3 *db = e->daemon->db;
@@ -60,10 +61,10 @@ static int sinks_setup(Exporter *e) {
 
         for (size_t i = 0; i < c->n_sinks; i++) {
                 const ConfigSink *cfg = &c->sinks[i];
-                _cleanup_free_ char *fp = export_sink_fingerprint(cfg), *target = export_sink_target(cfg);
+                _cleanup_free_ char *fp = export_sink_fingerprint(cfg);
                 ExportSink *old = NULL;
 
-                if (!fp || !target) {
+                if (!fp) {
                         sinks_free(l, i);
                         return log_error_errno(-ENOMEM, "Out of memory");
                 }
@@ -78,11 +79,7 @@ static int sinks_setup(Exporter *e) {
                         l[i] = old;
                         continue;
                 }
-                if (old && !streq(old->target, target)) {
-                        r = export_sink_reset(db, cfg->name);
-                        if (r < 0)
-                                log_warning_errno(r, "Failed to reset sink '%s', ignoring: %m", cfg->name);
-                }
+                /* export_sink_new() resets the row when the target changed. */
                 export_sink_free(old);
 
                 r = export_sink_new(db, cfg, &l[i]);

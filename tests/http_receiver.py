@@ -41,8 +41,13 @@ class Receiver:
             def do_POST(self):
                 receiver._handle(self)
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
+        class Server(http.server.ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # an exporter killed or timing out mid-request resets the connection: expected here
+
+        self.server = Server(("127.0.0.1", port), Handler)
         self.url = "http://127.0.0.1:%d/sync" % self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()

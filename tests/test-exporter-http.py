@@ -105,7 +105,7 @@ def test_hang_does_not_block_other_sinks(env):
         env.write_config([http_sink("hung", hung, timeout="1s"), http_sink("good", good)])
         env.start()
         good.wait_for(lambda r: r.version is not None, timeout=4, what="the good sink, despite the hung one")
-        env.wait_for(lambda: "imeout" in (env.sink_row("hung")["last_error"] or ""), what="the timeout error")
+        env.wait_for(lambda: "timed out" in (env.sink_row("hung")["last_error"] or ""), what="the timeout error")
         # The good sink keeps its heartbeat while the hung one keeps timing out and retrying.
         good.wait_for(lambda r: len(r.requests) >= 5, timeout=10, what="heartbeats of the good sink")
         hung.wait_for(lambda r: len(r.requests) >= 3, timeout=10, what="retries of the hung sink")
