@@ -50,7 +50,7 @@ static int state_read(sqlite3 *db, bool *ret_have, uint64_t *ret_version, char r
 int export_state_read(sqlite3 *db, uint64_t *ret_version, char ret_digest[65]) {
         uint64_t version = 0, generation = 0;
         char digest[65] = "";
-        bool have;
+        bool have = false;
         int r;
 
         r = state_read(db, &have, &version, digest, &generation);
