@@ -15,6 +15,8 @@
 #include "log.h"
 #include "sinks.h"
 
+#define MISMATCH_RETRY (1 * USEC_PER_SEC)
+
 static void put_field(FILE *f, const char *key, const char *value) {
         /* Length-prefixed so that no value can imitate a separator. */
         fprintf(f, "%s=%zu:%s;", key, strlen(strempty(value)), strempty(value));
@@ -193,7 +195,10 @@ bool export_sink_due(const ExportSink *s, const SyncState *st, usec_t now) {
                 return false;
         if (now >= s->next_push)
                 return true;
-        return s->impl && s->row.failures == 0 && s->row.acked_version != st->version;
+        /* Not merely "acked != version": a receiver that answers success but holds another version (a
+         * DeepFlow server may) is asked again on the mismatch timer below, not in a tight loop. */
+        return s->impl && s->row.failures == 0 && s->row.acked_version != st->version &&
+               s->pushed_version != st->version;
 }
 
 bool export_sink_sockets_due(const ExportSink *s, const SyncState *st, usec_t socket_interval, usec_t now) {
@@ -234,6 +239,11 @@ int export_sink_push(ExportSink *s, sqlite3 *db, const SyncState *st, bool *ret_
         s->row.last_error = NULL;
         s->row.failures = 0;
         s->failed = false;
+        s->pushed_version = st->version;
+        /* The receiver took the push but holds another version: ask again soon (the reference agent waits
+         * 1 s after a version mismatch), not at the next heartbeat. */
+        if (acked != st->version && interval > MISMATCH_RETRY)
+                interval = MISMATCH_RETRY;
         s->next_push = now_usec(CLOCK_MONOTONIC) + interval;
         s->row.next_attempt_at = now_ms + (int64_t) (interval / USEC_PER_MSEC);
         save_row(s, db);

@@ -25,6 +25,7 @@ typedef struct ExportSink {
         usec_t next_push;       /* CLOCK_MONOTONIC of the next push (heartbeat or retry); 0 = now */
         usec_t next_sockets;    /* CLOCK_MONOTONIC of the next push_sockets */
         uint64_t socket_failures;
+        uint64_t pushed_version; /* the state version of the last successful push */
         bool failed;            /* the last push (or push_sockets) failed */
 } ExportSink;
 
@@ -37,7 +38,7 @@ ExportSink *export_sink_free(ExportSink *s);
 char *export_sink_fingerprint(const ConfigSink *cfg);
 char *export_sink_target(const ConfigSink *cfg);
 
-/* Due now: its timer passed, or a version it has not acknowledged is waiting and it is not in backoff. */
+/* Due now: its timer passed, or a version it has not pushed yet is waiting and it is not in backoff. */
 bool export_sink_due(const ExportSink *s, const SyncState *st, usec_t now);
 bool export_sink_sockets_due(const ExportSink *s, const SyncState *st, usec_t socket_interval, usec_t now);
 

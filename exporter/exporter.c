@@ -11,7 +11,14 @@
  * happened, or a sink is about to push on its timer and the last build is older than BUILD_MIN_AGE — the
  * last case catches sockets that have just reached os-proc-socket-min-lifetime without any commit. A
  * build whose digest equals the stored one keeps the version; one that differs makes version + 1, which
- * is stored before any sink sees it.
+ * is stored before any sink sees it. A build that fails (a malformed row, an unreadable database) is
+ * retried after BUILD_RETRY or on the next new generation, never at every wake-up: the heartbeat it causes
+ * is a commit that would wake us again at once. Meanwhile sinks keep pushing the last good state.
+ *
+ * A commit wakes us when it writes state.db-wal, which is before the commit is visible to readers (SQLite
+ * publishes it last, in the shared-memory index, which inotify does not see). A wake-up that finds the
+ * generations unchanged may have come too early, so they are read once more RECHECK_DELAY later: a
+ * new generation is picked up within that delay instead of at the next timer.
  *
  * The heartbeat row is written after a cycle that did something, and at least every HEARTBEAT_INTERVAL
  * otherwise. Never after a wake-up that did nothing: our own commit wakes us too, and a heartbeat there
@@ -27,8 +34,10 @@
 #include "log.h"
 
 #define BUILD_MIN_AGE (1 * USEC_PER_SEC)
+#define BUILD_RETRY (5 * USEC_PER_SEC)
 #define HEARTBEAT_INTERVAL (10 * USEC_PER_SEC)
 #define POLL_INTERVAL (1 * USEC_PER_SEC) /* without inotify, how often generations are read */
+#define RECHECK_DELAY (200 * USEC_PER_MSEC)
 
 static void sinks_free(ExportSink **l, size_t n) {
         for (size_t i = 0; i < n; i++)
@@ -160,16 +169,20 @@ static int build(Exporter *e) {
                 .now_ms = now_epoch_ms(),
                 .socket_min_lifetime = d->config->min_lifetime,
         };
+        e->build_retry = start + BUILD_RETRY;
         r = sync_state_build(d->db, &p, &st);
         if (r < 0) {
                 set_last_error(e, r, "cannot build the sync state");
-                return log_error_errno(r, "Failed to build the sync state: %m");
+                return log_error_errno(r, "Failed to build the sync state, retrying in %" PRIu64 " s: %m",
+                                       BUILD_RETRY / USEC_PER_SEC);
         }
         r = export_state_commit(d->db, st, (uint64_t) (d->started_at / 1000), &is_new);
         if (r < 0) {
                 set_last_error(e, r, "cannot store the sync state's version");
-                return log_error_errno(r, "Failed to store the sync state's version: %m");
+                return log_error_errno(r, "Failed to store the sync state's version, retrying in %" PRIu64 " s: %m",
+                                       BUILD_RETRY / USEC_PER_SEC);
         }
+        e->build_retry = 0;
         e->build_ms = (now_usec(CLOCK_MONOTONIC) - start) / USEC_PER_MSEC;
         if (is_new) {
                 log_info("Version %" PRIu64 ": %zu processes, %zu sockets (built in %" PRIu64 " ms)", st->version,
@@ -196,10 +209,10 @@ static bool any_sink_due(Exporter *e, usec_t now) {
 
 /* One pass. *ret_did tells whether anything was built or pushed. With once, every sink pushes whatever
  * its timers say, and the result is -EIO if the build or any sink failed. */
-static int cycle(Exporter *e, bool force, bool once, bool *ret_did) {
+static int cycle(Exporter *e, bool force, bool once, bool woken_by_commit, bool *ret_did) {
         const Config *c = e->daemon->config;
         uint64_t match_gen = 0, scan_gen = 0;
-        bool failed = false, did = false;
+        bool failed = false, did = false, need;
         usec_t now = now_usec(CLOCK_MONOTONIC);
         int r;
 
@@ -214,20 +227,40 @@ static int cycle(Exporter *e, bool force, bool once, bool *ret_did) {
 
         r = read_generations(e, &match_gen, &scan_gen);
         if (r < 0) {
-                set_last_error(e, r, "cannot read the other daemons' generations");
-                log_warning_errno(r, "Failed to read the other daemons' generations: %m");
-                force = true;
+                /* Treated as a failed build: the database is the problem, retry on the build timer. */
+                if (e->build_retry == 0 || now >= e->build_retry) {
+                        did = true;
+                        e->build_retry = now + BUILD_RETRY;
+                        set_last_error(e, r, "cannot read the other daemons' generations");
+                        log_error_errno(r, "Failed to read the other daemons' generations: %m");
+                }
+                failed = true;
+                need = false;
+        } else {
+                bool changed = match_gen != e->seen_match_generation || scan_gen != e->seen_scan_generation;
+
+                if (changed || (e->recheck_at > 0 && now >= e->recheck_at))
+                        e->recheck_at = 0;
+                else if (woken_by_commit && e->recheck_at == 0)
+                        e->recheck_at = now + RECHECK_DELAY;
+
+                log_debug("Generations: matcher %" PRIu64 " (had %" PRIu64 "), scanner %" PRIu64 " (had %" PRIu64 ")",
+                          match_gen, e->seen_match_generation, scan_gen, e->seen_scan_generation);
+
+                if (e->build_retry > 0)
+                        need = force || changed || now >= e->build_retry;
+                else
+                        need = force || changed || !e->state ||
+                               (any_sink_due(e, now) && now - e->state_built >= BUILD_MIN_AGE);
         }
-        if (force || !e->state || match_gen != e->seen_match_generation || scan_gen != e->seen_scan_generation ||
-            (any_sink_due(e, now) && now - e->state_built >= BUILD_MIN_AGE)) {
+        if (need) {
                 did = true;
+                /* Handled even when the build fails: a retry comes from the timer, not from these. */
+                e->seen_match_generation = match_gen;
+                e->seen_scan_generation = scan_gen;
                 r = build(e);
                 if (r < 0)
                         failed = true;
-                else {
-                        e->seen_match_generation = match_gen;
-                        e->seen_scan_generation = scan_gen;
-                }
         }
 
         for (size_t i = 0; i < e->n_sinks && e->state; i++) {
@@ -304,6 +337,10 @@ static usec_t next_wakeup(Exporter *e) {
 
         if (!c->sync_enabled)
                 return t;
+        if (e->build_retry > 0 && e->build_retry < t)
+                t = e->build_retry;
+        if (e->recheck_at > 0 && e->recheck_at < t)
+                t = e->recheck_at;
         for (size_t i = 0; i < e->n_sinks; i++) {
                 usec_t w = export_sink_next_wakeup(e->sinks[i], c->socket_sync_interval, e->state);
 
@@ -339,7 +376,7 @@ static void reload(Exporter *e) {
 
 int exporter_run(Exporter *e) {
         Daemon *d = e->daemon;
-        bool force = true;
+        bool force = true, woken_by_commit = false;
         int r;
 
         for (;;) {
@@ -347,7 +384,7 @@ int exporter_run(Exporter *e) {
                 DaemonEvent ev;
                 bool did = false;
 
-                r = cycle(e, force, d->once, &did);
+                r = cycle(e, force, d->once, woken_by_commit, &did);
                 force = false;
                 now = now_usec(CLOCK_MONOTONIC);
                 if (did || d->once || now - e->last_heartbeat >= HEARTBEAT_INTERVAL)
@@ -360,6 +397,8 @@ int exporter_run(Exporter *e) {
                 r = daemon_wait(d, next > now ? next - now : 0, &ev);
                 if (r < 0)
                         return log_error_errno(r, "Failed to wait for events: %m");
+                log_debug("Woken up: %s", daemon_event_to_string(ev));
+                woken_by_commit = ev == DAEMON_EVENT_DB_CHANGED;
                 switch (ev) {
                 case DAEMON_EVENT_TERMINATE:
                         log_info("Terminating");

@@ -142,6 +142,32 @@ def test_heartbeat_row_and_min_lifetime(env):
     env.stop()
 
 
+def test_bad_row_reported_without_spinning(env):
+    scenario(env)
+    db = env.db()
+    db.execute("UPDATE match_decisions SET tags = '[1, 2]'")
+    db.close()
+    path = os.path.join(env.dir, "sync.jsonl")
+    env.write_config([{"name": "log", "type": "file", "path": path, "push_interval": "1s"}])
+    env.start()
+    env.wait_for(lambda: [r for r in env.query("SELECT last_error FROM export_daemon") if r[0]],
+                 what="the build error in status")
+    assert "cannot build" in env.query("SELECT last_error FROM export_daemon")[0][0]
+    # Its own heartbeat commit must not wake it into another failing build: one attempt, then the
+    # retry timer (5 s). Nothing to poll for here; the absence of attempts is the point.
+    time.sleep(2)
+    assert env.log().count("Failed to build") == 1, env.log()
+    assert not os.path.exists(path)
+
+    # The matcher writes a good row: built at once, delivered, the error cleared.
+    env.publish()
+    env.wait_for(lambda: os.path.exists(path) and len(read_lines(path)) == 1, timeout=2,
+                 what="the state once fixed, before the 5 s retry")
+    assert read_lines(path) == [env.expected(env.state_version())]
+    env.wait_for(lambda: env.query("SELECT last_error FROM export_daemon")[0][0] is None, what="error cleared")
+    env.stop()
+
+
 if __name__ == "__main__":
     run_tests([
         test_file_sink_lines,
@@ -149,4 +175,5 @@ if __name__ == "__main__":
         test_sighup_new_url_gets_full_state,
         test_sync_disabled_idles,
         test_heartbeat_row_and_min_lifetime,
+        test_bad_row_reported_without_spinning,
     ])

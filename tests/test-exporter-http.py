@@ -56,10 +56,10 @@ def test_full_then_heartbeats(env):
         row = env.sink_row("collector")
         assert row["failures"] == 0 and row["last_error"] is None and row["last_ok_at"], row
 
-        # A rename is a new version, delivered at once (not at the next heartbeat).
+        # A rename is a new version, delivered as a full document.
         env.processes[1]["name"] = "nginx-renamed"
         env.publish()
-        r.wait_for(lambda r: r.version == v + 1, timeout=5, what="version + 1")
+        r.wait_for(lambda r: r.version == v + 1, timeout=2, what="version + 1")
         assert r.doc == env.expected(v + 1)
         assert env.state_version() == v + 1
         env.stop()
