@@ -2,6 +2,7 @@
 #include "sinks.h"
 
 static const SinkOps *const sink_table[_SINK_TYPE_MAX] = {
+        [SINK_DEEPFLOW] = &sink_deepflow_ops,
         [SINK_HTTP] = &sink_http_ops,
         [SINK_FILE] = &sink_file_ops,
 };

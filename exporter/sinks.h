@@ -1,5 +1,5 @@
-/* The table of sink implementations, by SinkType. Kept in one file (sinks.c) so that a build without a
- * sink (the deepflow one until it is merged) is one line away. */
+/* The table of sink implementations, by SinkType, in one file (sinks.c): a build without a sink is one
+ * line away, and the exporter reports a configured type it lacks instead of failing to start. */
 #pragma once
 
 #include "sink.h"
