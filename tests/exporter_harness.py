@@ -214,8 +214,8 @@ class Env:
             try:
                 if predicate():
                     return
-            except sqlite3.OperationalError:
-                pass
+            except (sqlite3.OperationalError, TypeError, KeyError, IndexError):
+                pass  # a row or a file not written yet
             if self.proc and self.proc.poll() is not None and self.proc.returncode != 0:
                 raise AssertionError("exporter died (%d) while waiting for %s\n%s" %
                                      (self.proc.returncode, what, self.log()))

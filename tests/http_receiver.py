@@ -10,6 +10,8 @@ holds and is answered 200; a heartbeat ({"full": false}) is answered 200 when it
     "store-and-hang"
               store the document as "ok" would, then never answer: the exporter cannot acknowledge it
     "forget"  drop what is held (a restarted receiver), then act as "ok"
+    "redirect"
+              answer 307 with Location: /elsewhere (the exporter must not follow it)
 
 Every request is recorded with what was done (`requests`). Used in-process by the tests (a thread), or
 standalone for manual checks:  /usr/bin/python3 tests/http_receiver.py PORT
@@ -23,7 +25,8 @@ import time
 
 
 class Receiver:
-    def __init__(self, port=0):
+    def __init__(self, port=0, tls=None):
+        """tls: (certfile, keyfile) to serve https."""
         self.lock = threading.Condition()
         self.version = None
         self.doc = None
@@ -48,7 +51,14 @@ class Receiver:
                 pass  # an exporter killed or timing out mid-request resets the connection: expected here
 
         self.server = Server(("127.0.0.1", port), Handler)
-        self.url = "http://127.0.0.1:%d/sync" % self.server.server_address[1]
+        scheme = "http"
+        if tls:
+            import ssl
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*tls)
+            self.server.socket = ctx.wrap_socket(self.server.socket, server_side=True)
+            scheme = "https"
+        self.url = "%s://127.0.0.1:%d/sync" % (scheme, self.server.server_address[1])
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
 
@@ -102,6 +112,8 @@ class Receiver:
                     status = None
             elif isinstance(action, int):
                 status = action
+            elif action == "redirect":
+                status = 307
             entry["status"] = status
             self.requests.append(entry)
             self.lock.notify_all()
@@ -111,6 +123,8 @@ class Receiver:
             return
         answer = json.dumps({"version": self.version}).encode()
         h.send_response(status)
+        if status == 307:
+            h.send_header("Location", "/elsewhere")
         h.send_header("Content-Type", "application/json")
         h.send_header("Content-Length", str(len(answer)))
         h.end_headers()

@@ -198,6 +198,22 @@ def test_outage_supersedes_versions(env):
         r.stop()
 
 
+def test_no_redirects(env):
+    r = Receiver()
+    try:
+        scenario(env)
+        r.script("redirect")
+        env.write_config([http_sink("collector", r)])
+        env.start()
+        env.wait_for(lambda: "HTTP 307" in (env.sink_row("collector")["last_error"] or ""), what="the 307 error")
+        assert [x["path"] for x in r.requests] == ["/sync"], r.summary()
+        r.wait_for(lambda r: r.version is not None, what="the retry")
+        assert all(x["path"] == "/sync" for x in r.requests), r.summary()
+        env.stop()
+    finally:
+        r.stop()
+
+
 def test_once(env):
     r = Receiver()
     try:
@@ -229,5 +245,6 @@ if __name__ == "__main__":
         test_lost_state_full_resend,
         test_restart_probes_instead_of_resending,
         test_outage_supersedes_versions,
+        test_no_redirects,
         test_once,
     ])
