@@ -23,7 +23,7 @@
 #include "state-json.h"
 #include "sync-state.h"
 
-#define N_PROCESSES 2000
+#define N_PROCESSES         2000
 #define SOCKETS_PER_PROCESS 10
 
 static double cpu_ms(void) {
@@ -49,24 +49,28 @@ static void fill(sqlite3 *db, int64_t now_ms) {
         unsigned id = 0;
 
         exec_sql(db, "BEGIN");
-        exec_sql(db, "INSERT INTO scan_netns (inode, idx, first_seen, last_seen) VALUES (4026531840, 1, 1, 1), "
-                     "(4026532001, 2, 1, 1), (4026532002, 3, 1, 1), (4026532003, 4, 1, 1)");
-        if (sqlite3_prepare_v2(db,
-                               "INSERT INTO scan_processes (pid, start_ticks, start_time, ppid, comm, cmdline, uid, "
-                               "user, netns_inode, container_id, first_seen, last_seen, changed_generation) "
-                               "VALUES (?1, ?1 * 7, 1700000000 + ?1, 1, ?2, ?3, 1000, 'app', ?4, ?5, 1, 1, 1)",
-                               -1, &p, NULL) != SQLITE_OK ||
-            sqlite3_prepare_v2(db,
-                               "INSERT INTO match_decisions (pid, start_ticks, action, rule, name, reason, synced, "
-                               "tags, decided_at) VALUES (?1, ?1 * 7, 'accept', 1, ?2, 'rule', 1, ?3, 1)",
-                               -1, &d, NULL) != SQLITE_OK ||
-            sqlite3_prepare_v2(db,
-                               "INSERT INTO scan_sockets (id, netns_inode, inode, proto, family, state, local_addr, "
-                               "local_port, remote_addr, remote_port, role, first_seen, last_seen) "
-                               "VALUES (?1, ?2, 100000 + ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
-                               -1, &s, NULL) != SQLITE_OK ||
-            sqlite3_prepare_v2(db, "INSERT INTO scan_socket_owners (socket_id, pid) VALUES (?1, ?2)", -1, &o, NULL) !=
-                    SQLITE_OK)
+        exec_sql(db,
+                 "INSERT INTO scan_netns (inode, idx, first_seen, last_seen) VALUES (4026531840, 1, 1, 1), "
+                 "(4026532001, 2, 1, 1), (4026532002, 3, 1, 1), (4026532003, 4, 1, 1)");
+        if (sqlite3_prepare_v2(
+                    db,
+                    "INSERT INTO scan_processes (pid, start_ticks, start_time, ppid, comm, cmdline, uid, "
+                    "user, netns_inode, container_id, first_seen, last_seen, changed_generation) "
+                    "VALUES (?1, ?1 * 7, 1700000000 + ?1, 1, ?2, ?3, 1000, 'app', ?4, ?5, 1, 1, 1)",
+                    -1, &p, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v2(
+                    db,
+                    "INSERT INTO match_decisions (pid, start_ticks, action, rule, name, reason, synced, "
+                    "tags, decided_at) VALUES (?1, ?1 * 7, 'accept', 1, ?2, 'rule', 1, ?3, 1)",
+                    -1, &d, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v2(
+                    db,
+                    "INSERT INTO scan_sockets (id, netns_inode, inode, proto, family, state, local_addr, "
+                    "local_port, remote_addr, remote_port, role, first_seen, last_seen) "
+                    "VALUES (?1, ?2, 100000 + ?1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11)",
+                    -1, &s, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v2(db, "INSERT INTO scan_socket_owners (socket_id, pid) VALUES (?1, ?2)", -1, &o,
+                               NULL) != SQLITE_OK)
                 die("prepare", -EIO);
 
         for (unsigned pid = 1000; pid < 1000 + N_PROCESSES; pid++) {
@@ -75,11 +79,12 @@ static void fill(sqlite3 *db, int64_t now_ms) {
 
                 snprintf(comm, sizeof(comm), "worker-%u", pid % 50);
                 snprintf(cmdline, sizeof(cmdline),
-                         "/usr/bin/python3 /srv/app/services/worker.py --id %u --queue jobs-%u --log-level info", pid,
-                         pid % 17);
+                         "/usr/bin/python3 /srv/app/services/worker.py --id %u --queue jobs-%u --log-level "
+                         "info",
+                         pid, pid % 17);
                 snprintf(name, sizeof(name), "worker-%u-py-script", pid % 50);
-                snprintf(tags, sizeof(tags), "{\"app\": \"shop-%u\", \"env\": \"prod\", \"team\": \"payments\"}",
-                         pid % 20);
+                snprintf(tags, sizeof(tags),
+                         "{\"app\": \"shop-%u\", \"env\": \"prod\", \"team\": \"payments\"}", pid % 20);
                 if (netns != 4026531840LL)
                         snprintf(container, sizeof(container), "%064x", pid * 2654435761u);
                 sqlite3_reset(p);
@@ -101,7 +106,8 @@ static void fill(sqlite3 *db, int64_t now_ms) {
 
                         id++;
                         snprintf(local, sizeof(local), v6 ? "fd00::%x" : "10.1.%u.%u", pid / 250, pid % 250);
-                        snprintf(remote, sizeof(remote), v6 ? "fd00::1:%x" : "10.2.%u.%u", id / 250 % 250, id % 250);
+                        snprintf(remote, sizeof(remote), v6 ? "fd00::1:%x" : "10.2.%u.%u", id / 250 % 250,
+                                 id % 250);
                         sqlite3_reset(s);
                         sqlite3_bind_int(s, 1, (int) id);
                         sqlite3_bind_int64(s, 2, netns);
@@ -109,7 +115,8 @@ static void fill(sqlite3 *db, int64_t now_ms) {
                         sqlite3_bind_int(s, 4, v6 ? 6 : 4);
                         sqlite3_bind_text(s, 5, listen ? "listen" : "established", -1, SQLITE_STATIC);
                         sqlite3_bind_text(s, 6, listen ? "0.0.0.0" : local, -1, SQLITE_TRANSIENT);
-                        sqlite3_bind_int(s, 7, listen ? (int) (8000 + pid % 1000) : (int) (30000 + id % 30000));
+                        sqlite3_bind_int(s, 7,
+                                         listen ? (int) (8000 + pid % 1000) : (int) (30000 + id % 30000));
                         sqlite3_bind_text(s, 8, listen ? "0.0.0.0" : remote, -1, SQLITE_TRANSIENT);
                         sqlite3_bind_int(s, 9, listen ? 0 : 443);
                         sqlite3_bind_text(s, 10, listen ? "server" : "client", -1, SQLITE_STATIC);
@@ -192,14 +199,17 @@ int main(int argc, char *argv[]) {
         char tmpl[] = "/tmp/procsync-bench-XXXXXX", url[64], cmd[64];
         int64_t now_ms = now_epoch_ms();
         unsigned rounds = argc > 1 ? (unsigned) strtoul(argv[1], NULL, 10) : 10;
-        SyncBuildParams params = { .hostname = "bench-host", .now_ms = now_ms, .socket_min_lifetime = 3 * USEC_PER_SEC };
+        SyncBuildParams params = {
+                .hostname = "bench-host", .now_ms = now_ms, .socket_min_lifetime = 3 * USEC_PER_SEC};
         double t, build_ms = 0, digest_ms = 0, json_ms = 0, push_ms, hb_ms;
         SyncState *st = NULL;
         size_t json_len = 0, hb_len = 0, req, resp, hb_req, hb_resp;
-        struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         socklen_t salen = sizeof(sa);
-        ConfigSink cfg = { .type = SINK_HTTP, .name = (char *) "bench", .timeout = 30 * USEC_PER_SEC,
-                           .tls_verify = true };
+        ConfigSink cfg = {.type = SINK_HTTP,
+                          .name = (char *) "bench",
+                          .timeout = 30 * USEC_PER_SEC,
+                          .tls_verify = true};
         char *error = NULL, *doc;
         uint64_t acked = 0;
         int fd, pipefd[2], r;
@@ -286,12 +296,13 @@ int main(int argc, char *argv[]) {
                st->n_sockets, N_PROCESSES * SOCKETS_PER_PROCESS, rounds);
         printf("  state build (read transaction + digest)  %8.1f ms CPU\n", build_ms / rounds);
         printf("    of which SHA-256 digest                %8.1f ms CPU\n", digest_ms / rounds);
-        printf("  JSON serialization (full document)       %8.1f ms CPU, %zu bytes\n", json_ms / rounds, json_len);
+        printf("  JSON serialization (full document)       %8.1f ms CPU, %zu bytes\n", json_ms / rounds,
+               json_len);
         printf("  JSON heartbeat                           %8zu bytes\n", hb_len);
-        printf("  http sink, full sync                     %8zu bytes sent, %zu received, %.1f ms CPU\n", req, resp,
-               push_ms);
-        printf("  http sink, heartbeat                     %8zu bytes sent, %zu received, %.1f ms CPU\n", hb_req,
-               hb_resp, hb_ms);
+        printf("  http sink, full sync                     %8zu bytes sent, %zu received, %.1f ms CPU\n",
+               req, resp, push_ms);
+        printf("  http sink, heartbeat                     %8zu bytes sent, %zu received, %.1f ms CPU\n",
+               hb_req, hb_resp, hb_ms);
         printf("  (deepflow sink: bench-deepflow-msg)\n");
 
         kill(child, SIGTERM);

@@ -6,13 +6,13 @@
 #include <stdint.h>
 
 #define SHA256_DIGEST_SIZE 32
-#define SHA256_HEX_SIZE (SHA256_DIGEST_SIZE * 2 + 1)
+#define SHA256_HEX_SIZE    (SHA256_DIGEST_SIZE * 2 + 1)
 
 typedef struct Sha256 {
         uint32_t h[8];
-        uint64_t length;        /* bytes hashed so far */
+        uint64_t length; /* bytes hashed so far */
         uint8_t block[64];
-        size_t n_block;         /* bytes waiting in block */
+        size_t n_block; /* bytes waiting in block */
 } Sha256;
 
 void sha256_init(Sha256 *s);

@@ -7,8 +7,8 @@
 
 #include "time-util.h"
 
-#define BACKOFF_FIRST (1 * USEC_PER_SEC)
-#define BACKOFF_MAX (60 * USEC_PER_SEC)
+#define BACKOFF_FIRST          (1 * USEC_PER_SEC)
+#define BACKOFF_MAX            (60 * USEC_PER_SEC)
 #define BACKOFF_JITTER_PERCENT 20
 
 /* The delay before the next attempt after `failures` consecutive failures (≥ 1; 0 is treated as 1).

@@ -119,7 +119,7 @@ void export_sink_row_done(ExportSinkRow *row) {
         if (!row)
                 return;
         free(row->last_error);
-        *row = (ExportSinkRow) {};
+        *row = (ExportSinkRow){};
 }
 
 static int sink_row_read(sqlite3 *db, const char *name, bool *ret_found, char **ret_type, char **ret_target,
@@ -145,7 +145,7 @@ static int sink_row_read(sqlite3 *db, const char *name, bool *ret_found, char **
         if (rc != SQLITE_ROW)
                 return db_errno(rc);
 
-        *ret = (ExportSinkRow) {
+        *ret = (ExportSinkRow){
                 .acked_version = (uint64_t) sqlite3_column_int64(st, 1),
                 .last_attempt_at = sqlite3_column_int64(st, 2),
                 .last_ok_at = sqlite3_column_int64(st, 3),
@@ -244,18 +244,19 @@ int export_sink_save(sqlite3 *db, const char *name, const ExportSinkRow *row) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r;
 
-        r = db_prepare(db,
-                       "UPDATE export_sinks SET acked_version = ?2, last_attempt_at = ?3, last_ok_at = ?4, "
-                       "last_error = ?5, failures = ?6, errors_total = ?7, next_attempt_at = ?8 WHERE name = ?1",
-                       &st);
+        r = db_prepare(
+                db,
+                "UPDATE export_sinks SET acked_version = ?2, last_attempt_at = ?3, last_ok_at = ?4, "
+                "last_error = ?5, failures = ?6, errors_total = ?7, next_attempt_at = ?8 WHERE name = ?1",
+                &st);
         if (r < 0)
                 return r;
         if ((r = db_errno(sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT))) < 0 ||
             (r = db_errno(sqlite3_bind_int64(st, 2, (int64_t) row->acked_version))) < 0 ||
             (r = db_errno(row->last_attempt_at ? sqlite3_bind_int64(st, 3, row->last_attempt_at)
                                                : sqlite3_bind_null(st, 3))) < 0 ||
-            (r = db_errno(row->last_ok_at ? sqlite3_bind_int64(st, 4, row->last_ok_at) : sqlite3_bind_null(st, 4))) <
-                    0 ||
+            (r = db_errno(row->last_ok_at ? sqlite3_bind_int64(st, 4, row->last_ok_at)
+                                          : sqlite3_bind_null(st, 4))) < 0 ||
             (r = bind_text_or_null(st, 5, row->last_error)) < 0 ||
             (r = db_errno(sqlite3_bind_int64(st, 6, (int64_t) row->failures))) < 0 ||
             (r = db_errno(sqlite3_bind_int64(st, 7, (int64_t) row->errors_total))) < 0 ||
@@ -361,15 +362,18 @@ static int gpids_write(sqlite3 *db, const char *sink, const SinkSocketResult *re
 
         if ((r = db_prepare(db, "DELETE FROM export_gpids WHERE sink = ?1", &del1)) < 0 ||
             (r = db_prepare(db, "DELETE FROM export_socket_gpids WHERE sink = ?1", &del2)) < 0 ||
-            (r = db_prepare(db, "INSERT OR REPLACE INTO export_gpids (sink, pid, gpid) VALUES (?1, ?2, ?3)", &ins1)) <
-                    0 ||
-            (r = db_prepare(db,
-                            "INSERT OR REPLACE INTO export_socket_gpids "
-                            "(sink, netns_inode, inode, local_gpid, remote_gpid) VALUES (?1, ?2, ?3, ?4, ?5)",
-                            &ins2)) < 0)
+            (r = db_prepare(db, "INSERT OR REPLACE INTO export_gpids (sink, pid, gpid) VALUES (?1, ?2, ?3)",
+                            &ins1)) < 0 ||
+            (r = db_prepare(
+                     db,
+                     "INSERT OR REPLACE INTO export_socket_gpids "
+                     "(sink, netns_inode, inode, local_gpid, remote_gpid) VALUES (?1, ?2, ?3, ?4, ?5)",
+                     &ins2)) < 0)
                 return r;
-        if ((r = db_errno(sqlite3_bind_text(del1, 1, sink, -1, SQLITE_TRANSIENT))) < 0 || (r = step_done(del1)) < 0 ||
-            (r = db_errno(sqlite3_bind_text(del2, 1, sink, -1, SQLITE_TRANSIENT))) < 0 || (r = step_done(del2)) < 0)
+        if ((r = db_errno(sqlite3_bind_text(del1, 1, sink, -1, SQLITE_TRANSIENT))) < 0 ||
+            (r = step_done(del1)) < 0 ||
+            (r = db_errno(sqlite3_bind_text(del2, 1, sink, -1, SQLITE_TRANSIENT))) < 0 ||
+            (r = step_done(del2)) < 0)
                 return r;
 
         for (size_t i = 0; i < res->n_process_gpids; i++) {
@@ -388,7 +392,8 @@ static int gpids_write(sqlite3 *db, const char *sink, const SinkSocketResult *re
                     (r = db_errno(sqlite3_bind_int64(ins2, 2, (int64_t) g->netns_inode))) < 0 ||
                     (r = db_errno(sqlite3_bind_int64(ins2, 3, (int64_t) g->inode))) < 0 ||
                     (r = db_errno(sqlite3_bind_int64(ins2, 4, g->local_gpid))) < 0 ||
-                    (r = db_errno(sqlite3_bind_int64(ins2, 5, g->remote_gpid))) < 0 || (r = step_done(ins2)) < 0)
+                    (r = db_errno(sqlite3_bind_int64(ins2, 5, g->remote_gpid))) < 0 ||
+                    (r = step_done(ins2)) < 0)
                         return r;
         }
         return 0;

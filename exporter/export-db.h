@@ -28,13 +28,13 @@ int export_state_commit(sqlite3 *db, SyncState *st, uint64_t first_version, bool
 int export_state_read(sqlite3 *db, uint64_t *ret_version, char ret_digest[65]);
 
 typedef struct ExportSinkRow {
-        uint64_t acked_version;   /* 0: nothing acknowledged */
-        int64_t last_attempt_at;  /* epoch ms; 0 = never */
+        uint64_t acked_version;  /* 0: nothing acknowledged */
+        int64_t last_attempt_at; /* epoch ms; 0 = never */
         int64_t last_ok_at;
-        char *last_error;         /* NULL: the last attempt succeeded */
-        uint64_t failures;        /* consecutive, drives the backoff */
+        char *last_error;  /* NULL: the last attempt succeeded */
+        uint64_t failures; /* consecutive, drives the backoff */
         uint64_t errors_total;
-        int64_t next_attempt_at;  /* epoch ms; 0 = now */
+        int64_t next_attempt_at; /* epoch ms; 0 = now */
 } ExportSinkRow;
 
 void export_sink_row_done(ExportSinkRow *row);

@@ -42,8 +42,9 @@ char *export_sink_fingerprint(const ConfigSink *c) {
         if (!f)
                 return NULL;
         put_field(f, "name", c->name);
-        fprintf(f, "type=%d;push_interval=%" PRIu64 ";port=%u;agent_id=%" PRIu32 ";agent_type=%" PRIu32
-                   ";timeout=%" PRIu64 ";tls_verify=%d;",
+        fprintf(f,
+                "type=%d;push_interval=%" PRIu64 ";port=%u;agent_id=%" PRIu32 ";agent_type=%" PRIu32
+                ";timeout=%" PRIu64 ";tls_verify=%d;",
                 (int) c->type, (uint64_t) c->push_interval, (unsigned) c->controller_port, c->agent_id,
                 c->agent_type, (uint64_t) c->timeout, c->tls_verify);
         put_strv(f, "controller_ips", c->controller_ips);

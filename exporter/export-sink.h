@@ -16,17 +16,17 @@
 typedef struct ExportSink {
         char *name;
         SinkType type;
-        char *fingerprint;      /* every config field: a reload that changes one recreates the sink */
-        char *target;           /* where it delivers: a change forgets what the old receiver acknowledged */
-        const ConfigSink *cfg;  /* into the active Config; refreshed on reload */
-        const SinkOps *ops;     /* NULL: this build lacks the type */
-        void *impl;             /* NULL until opened (an open that failed is retried with backoff) */
+        char *fingerprint;     /* every config field: a reload that changes one recreates the sink */
+        char *target;          /* where it delivers: a change forgets what the old receiver acknowledged */
+        const ConfigSink *cfg; /* into the active Config; refreshed on reload */
+        const SinkOps *ops;    /* NULL: this build lacks the type */
+        void *impl;            /* NULL until opened (an open that failed is retried with backoff) */
         ExportSinkRow row;
-        usec_t next_push;       /* CLOCK_MONOTONIC of the next push (heartbeat or retry); 0 = now */
-        usec_t next_sockets;    /* CLOCK_MONOTONIC of the next push_sockets */
+        usec_t next_push;    /* CLOCK_MONOTONIC of the next push (heartbeat or retry); 0 = now */
+        usec_t next_sockets; /* CLOCK_MONOTONIC of the next push_sockets */
         uint64_t socket_failures;
         uint64_t pushed_version; /* the state version of the last successful push */
-        bool failed;            /* the last push (or push_sockets) failed */
+        bool failed;             /* the last push (or push_sockets) failed */
 } ExportSink;
 
 /* Creates the run-time sink and loads (or creates) its row. Never fails because the receiver or the

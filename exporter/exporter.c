@@ -33,11 +33,11 @@
 #include "export-db.h"
 #include "log.h"
 
-#define BUILD_MIN_AGE (1 * USEC_PER_SEC)
-#define BUILD_RETRY (5 * USEC_PER_SEC)
+#define BUILD_MIN_AGE      (1 * USEC_PER_SEC)
+#define BUILD_RETRY        (5 * USEC_PER_SEC)
 #define HEARTBEAT_INTERVAL (10 * USEC_PER_SEC)
-#define POLL_INTERVAL (1 * USEC_PER_SEC) /* without inotify, how often generations are read */
-#define RECHECK_DELAY (200 * USEC_PER_MSEC)
+#define POLL_INTERVAL      (1 * USEC_PER_SEC) /* without inotify, how often generations are read */
+#define RECHECK_DELAY      (200 * USEC_PER_MSEC)
 
 static void sinks_free(ExportSink **l, size_t n) {
         for (size_t i = 0; i < n; i++)
@@ -164,7 +164,7 @@ static int build(Exporter *e) {
 
         if (gethostname(hostname, sizeof(hostname) - 1) < 0)
                 log_warning_errno(-errno, "gethostname() failed, ignoring: %m");
-        p = (SyncBuildParams) {
+        p = (SyncBuildParams){
                 .hostname = hostname,
                 .now_ms = now_epoch_ms(),
                 .socket_min_lifetime = d->config->min_lifetime,
@@ -179,14 +179,15 @@ static int build(Exporter *e) {
         r = export_state_commit(d->db, st, (uint64_t) (d->started_at / 1000), &is_new);
         if (r < 0) {
                 set_last_error(e, r, "cannot store the sync state's version");
-                return log_error_errno(r, "Failed to store the sync state's version, retrying in %" PRIu64 " s: %m",
-                                       BUILD_RETRY / USEC_PER_SEC);
+                return log_error_errno(
+                        r, "Failed to store the sync state's version, retrying in %" PRIu64 " s: %m",
+                        BUILD_RETRY / USEC_PER_SEC);
         }
         e->build_retry = 0;
         e->build_ms = (now_usec(CLOCK_MONOTONIC) - start) / USEC_PER_MSEC;
         if (is_new) {
-                log_info("Version %" PRIu64 ": %zu processes, %zu sockets (built in %" PRIu64 " ms)", st->version,
-                         st->n_processes, st->n_sockets, e->build_ms);
+                log_info("Version %" PRIu64 ": %zu processes, %zu sockets (built in %" PRIu64 " ms)",
+                         st->version, st->n_processes, st->n_sockets, e->build_ms);
                 e->generation++;
         }
         free(e->last_error);
@@ -244,7 +245,8 @@ static int cycle(Exporter *e, bool force, bool once, bool woken_by_commit, bool 
                 else if (woken_by_commit && e->recheck_at == 0)
                         e->recheck_at = now + RECHECK_DELAY;
 
-                log_debug("Generations: matcher %" PRIu64 " (had %" PRIu64 "), scanner %" PRIu64 " (had %" PRIu64 ")",
+                log_debug("Generations: matcher %" PRIu64 " (had %" PRIu64 "), scanner %" PRIu64
+                          " (had %" PRIu64 ")",
                           match_gen, e->seen_match_generation, scan_gen, e->seen_scan_generation);
 
                 if (e->build_retry > 0)
@@ -281,7 +283,8 @@ static int cycle(Exporter *e, bool force, bool once, bool woken_by_commit, bool 
                 ExportSink *s = e->sinks[i];
 
                 if (once ? !(s->impl && s->ops->push_sockets && c->socket_sync_interval > 0)
-                         : !export_sink_sockets_due(s, e->state, c->socket_sync_interval, now_usec(CLOCK_MONOTONIC)))
+                         : !export_sink_sockets_due(s, e->state, c->socket_sync_interval,
+                                                    now_usec(CLOCK_MONOTONIC)))
                         continue;
                 did = true;
                 r = export_sink_push_sockets(s, e->daemon->db, e->state, c->socket_sync_interval);
@@ -306,11 +309,11 @@ static char *stats_json(Exporter *e) {
         if (!c->sync_enabled)
                 o = json_pack("{s:b, s:s}", "sync_enabled", 0, "state", "disabled");
         else if (e->state)
-                o = json_pack("{s:b, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I}", "sync_enabled", 1, "state", "syncing",
-                              "version", (json_int_t) e->state->version, "digest", e->state->digest, "processes",
-                              (json_int_t) e->state->n_processes, "sockets", (json_int_t) e->state->n_sockets,
-                              "build_ms", (json_int_t) e->build_ms, "sinks", (json_int_t) e->n_sinks,
-                              "sinks_failing", (json_int_t) failing);
+                o = json_pack("{s:b, s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I}", "sync_enabled", 1, "state",
+                              "syncing", "version", (json_int_t) e->state->version, "digest",
+                              e->state->digest, "processes", (json_int_t) e->state->n_processes, "sockets",
+                              (json_int_t) e->state->n_sockets, "build_ms", (json_int_t) e->build_ms,
+                              "sinks", (json_int_t) e->n_sinks, "sinks_failing", (json_int_t) failing);
         else
                 o = json_pack("{s:b, s:s, s:I, s:I}", "sync_enabled", 1, "state", "no-state", "sinks",
                               (json_int_t) e->n_sinks, "sinks_failing", (json_int_t) failing);

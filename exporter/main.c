@@ -40,8 +40,9 @@ int main(int argc, char *argv[]) {
                 return 2;
         }
         if (args.action == DAEMON_ARGS_HELP) {
-                daemon_print_help(stdout, "procsync-exporter",
-                                  "Deliver the synced processes and sockets to DeepFlow, HTTP and file sinks.");
+                daemon_print_help(
+                        stdout, "procsync-exporter",
+                        "Deliver the synced processes and sockets to DeepFlow, HTTP and file sinks.");
                 return EXIT_SUCCESS;
         }
         if (args.action == DAEMON_ARGS_VERSION) {
@@ -56,7 +57,8 @@ int main(int argc, char *argv[]) {
                 return EXIT_FAILURE;
         }
         r = run(&args);
-        /* After every sink is closed (run() returned): gRPC core's threads go, leak checkers see a clean exit. */
+        /* After every sink is closed (run() returned): gRPC core's threads go, leak checkers see a clean
+         * exit. */
         sink_deepflow_global_done();
         curl_global_cleanup();
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

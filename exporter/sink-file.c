@@ -152,7 +152,8 @@ static int file_inspect(FileSink *f, char **ret_error) {
                 if (r < 0)
                         return set_error(ret_error, r, "cannot read '%s'", f->path);
                 if (ftruncate(f->fd, start) < 0)
-                        return set_error(ret_error, -errno, "cannot cut the torn last line of '%s'", f->path);
+                        return set_error(ret_error, -errno, "cannot cut the torn last line of '%s'",
+                                         f->path);
                 st.st_size = start;
                 if (st.st_size == 0)
                         return 0;

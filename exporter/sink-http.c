@@ -33,7 +33,7 @@ typedef struct HttpSink {
         struct curl_slist *headers;
         usec_t timeout;
         bool tls_verify;
-        bool contacted;         /* a request of this process got a 2xx */
+        bool contacted;                         /* a request of this process got a 2xx */
         char excerpt[RESPONSE_EXCERPT_MAX + 1]; /* start of the last response body, printable */
         size_t n_excerpt;
         char errbuf[CURL_ERROR_SIZE];
@@ -118,14 +118,16 @@ static int http_open(const ConfigSink *cfg, void **ret_impl, char **ret_error) {
             curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L) != CURLE_OK ||
             curl_easy_setopt(h->curl, CURLOPT_POST, 1L) != CURLE_OK ||
             curl_easy_setopt(h->curl, CURLOPT_HTTPHEADER, h->headers) != CURLE_OK ||
-            curl_easy_setopt(h->curl, CURLOPT_USERAGENT, "procsync-exporter/" PROCSYNC_VERSION) != CURLE_OK ||
+            curl_easy_setopt(h->curl, CURLOPT_USERAGENT, "procsync-exporter/" PROCSYNC_VERSION) !=
+                    CURLE_OK ||
             curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYPEER, h->tls_verify ? 1L : 0L) != CURLE_OK ||
             curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, h->tls_verify ? 2L : 0L) != CURLE_OK ||
             curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
             curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, h) != CURLE_OK ||
             curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, h->errbuf) != CURLE_OK) {
                 http_close(h);
-                return set_error(ret_error, -EINVAL, "http sink '%s': libcurl refused an option", strempty(cfg->name));
+                return set_error(ret_error, -EINVAL, "http sink '%s': libcurl refused an option",
+                                 strempty(cfg->name));
         }
         *ret_impl = h;
         return 0;

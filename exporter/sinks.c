@@ -16,5 +16,5 @@ void sink_socket_result_done(SinkSocketResult *r) {
                 return;
         free(r->process_gpids);
         free(r->socket_gpids);
-        *r = (SinkSocketResult) {};
+        *r = (SinkSocketResult){};
 }

@@ -36,15 +36,17 @@ json_t *state_json_process(const SyncProcess *p) {
                 size_t n = strlen(p->tags[i].key);
 
                 /* Keys need valid UTF-8 too, and json_object_set_new() wants a NUL-terminated one. */
-                key = utf8_is_valid(p->tags[i].key, n) ? strdup(p->tags[i].key) : utf8_make_valid(p->tags[i].key, n);
+                key = utf8_is_valid(p->tags[i].key, n) ? strdup(p->tags[i].key)
+                                                       : utf8_make_valid(p->tags[i].key, n);
                 if (!key || !set(tags, key, json_text(p->tags[i].value)))
                         goto fail;
         }
         if (!set(o, "pid", json_integer(p->pid)) || !set(o, "ppid", json_integer(p->ppid)) ||
-            !set(o, "start_time", json_integer((json_int_t) p->start_time)) || !set(o, "name", json_text(p->name)) ||
-            !set(o, "process_name", json_text(p->process_name)) || !set(o, "cmdline", json_text(p->cmdline)) ||
-            !set(o, "user", json_text(p->user)) || !set(o, "uid", json_integer(p->uid)) ||
-            !set(o, "netns_id", json_integer(p->netns_idx)) || !set(o, "container_id", json_text(p->container_id)))
+            !set(o, "start_time", json_integer((json_int_t) p->start_time)) ||
+            !set(o, "name", json_text(p->name)) || !set(o, "process_name", json_text(p->process_name)) ||
+            !set(o, "cmdline", json_text(p->cmdline)) || !set(o, "user", json_text(p->user)) ||
+            !set(o, "uid", json_integer(p->uid)) || !set(o, "netns_id", json_integer(p->netns_idx)) ||
+            !set(o, "container_id", json_text(p->container_id)))
                 goto fail;
         if (json_object_set_new(o, "tags", tags) < 0) {
                 tags = NULL;
@@ -86,7 +88,8 @@ json_t *state_json_socket(const SyncSocket *k) {
                 goto fail;
         }
         pids = NULL;
-        if (!set(o, "netns_id", json_integer(k->netns_idx)) || !set(o, "inode", json_integer((json_int_t) k->inode)) ||
+        if (!set(o, "netns_id", json_integer(k->netns_idx)) ||
+            !set(o, "inode", json_integer((json_int_t) k->inode)) ||
             !set(o, "first_seen", json_integer(k->first_seen)))
                 goto fail;
         return o;
@@ -114,7 +117,8 @@ int state_json_document(const SyncState *st, bool full, json_t **ret) {
                 for (size_t i = 0; i < st->n_sockets; i++)
                         if (!append(socks, state_json_socket(&st->sockets[i])))
                                 return -ENOMEM;
-                if (json_object_set(doc, "processes", procs) < 0 || json_object_set(doc, "sockets", socks) < 0)
+                if (json_object_set(doc, "processes", procs) < 0 ||
+                    json_object_set(doc, "sockets", socks) < 0)
                         return -ENOMEM;
         }
         *ret = TAKE_PTR(doc);

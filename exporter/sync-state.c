@@ -95,7 +95,7 @@ static int parse_tags(const char *text, SyncTag **ret, size_t *ret_n) {
                         return -ENOMEM;
                 }
         }
-        json_object_foreach (obj, k, v) {
+        json_object_foreach(obj, k, v) {
                 if (!json_is_string(v)) {
                         r = -EBADMSG;
                         break;
@@ -184,7 +184,7 @@ static int read_processes(sqlite3 *db, SyncState *s) {
                 if (r < 0)
                         return r;
                 p = &s->processes[s->n_processes++];
-                *p = (SyncProcess) {
+                *p = (SyncProcess){
                         .pid = (uint32_t) sqlite3_column_int64(st, 0),
                         .ppid = (uint32_t) sqlite3_column_int64(st, 1),
                         .start_time = (uint64_t) sqlite3_column_int64(st, 2),
@@ -193,8 +193,10 @@ static int read_processes(sqlite3 *db, SyncState *s) {
                         .netns_idx = (uint32_t) sqlite3_column_int64(st, 9),
                         .rule = (uint32_t) sqlite3_column_int64(st, 12),
                 };
-                if ((r = column_strdup(st, 3, &p->name)) < 0 || (r = column_strdup(st, 4, &p->process_name)) < 0 ||
-                    (r = column_strdup(st, 5, &p->cmdline)) < 0 || (r = column_strdup(st, 6, &p->user)) < 0 ||
+                if ((r = column_strdup(st, 3, &p->name)) < 0 ||
+                    (r = column_strdup(st, 4, &p->process_name)) < 0 ||
+                    (r = column_strdup(st, 5, &p->cmdline)) < 0 ||
+                    (r = column_strdup(st, 6, &p->user)) < 0 ||
                     (r = column_strdup(st, 10, &p->container_id)) < 0)
                         return r;
                 r = parse_tags((const char *) sqlite3_column_text(st, 11), &p->tags, &p->n_tags);
@@ -222,19 +224,20 @@ static int read_sockets(sqlite3 *db, int64_t oldest_first_seen, SyncState *s) {
         size_t allocated = 0;
         int r, rc;
 
-        r = db_prepare(db,
-                       "SELECT s.id, s.proto, s.family, s.state, s.local_addr, s.local_port, s.remote_addr, "
-                       "       s.remote_port, s.role, s.netns_inode, COALESCE(n.idx, 0), s.inode, s.first_seen, "
-                       "       o.pid "
-                       "FROM scan_sockets s "
-                       "JOIN scan_socket_owners o ON o.socket_id = s.id "
-                       "JOIN match_decisions d ON d.pid = o.pid AND d.synced = 1 "
-                       "JOIN scan_processes p ON p.pid = d.pid AND p.start_ticks = d.start_ticks "
-                       "LEFT JOIN scan_netns n ON n.inode = s.netns_inode "
-                       "WHERE s.first_seen <= ?1 "
-                       "ORDER BY COALESCE(n.idx, 0), s.netns_inode, s.proto, s.family, s.local_addr, s.local_port, "
-                       "         s.remote_addr, s.remote_port, s.inode, o.pid",
-                       &st);
+        r = db_prepare(
+                db,
+                "SELECT s.id, s.proto, s.family, s.state, s.local_addr, s.local_port, s.remote_addr, "
+                "       s.remote_port, s.role, s.netns_inode, COALESCE(n.idx, 0), s.inode, s.first_seen, "
+                "       o.pid "
+                "FROM scan_sockets s "
+                "JOIN scan_socket_owners o ON o.socket_id = s.id "
+                "JOIN match_decisions d ON d.pid = o.pid AND d.synced = 1 "
+                "JOIN scan_processes p ON p.pid = d.pid AND p.start_ticks = d.start_ticks "
+                "LEFT JOIN scan_netns n ON n.inode = s.netns_inode "
+                "WHERE s.first_seen <= ?1 "
+                "ORDER BY COALESCE(n.idx, 0), s.netns_inode, s.proto, s.family, s.local_addr, s.local_port, "
+                "         s.remote_addr, s.remote_port, s.inode, o.pid",
+                &st);
         if (r < 0)
                 return r;
         rc = sqlite3_bind_int64(st, 1, oldest_first_seen);
@@ -256,13 +259,13 @@ static int read_sockets(sqlite3 *db, int64_t oldest_first_seen, SyncState *s) {
                             rport < 0 || rport > 65535)
                                 return -EBADMSG;
                         k = &s->sockets[s->n_sockets++];
-                        *k = (SyncSocket) {
+                        *k = (SyncSocket){
                                 .udp = streq((const char *) proto, "udp"),
                                 .family = (uint8_t) family,
                                 .local_port = (uint16_t) lport,
                                 .remote_port = (uint16_t) rport,
                                 .role = streq((const char *) role, "server") ? SYNC_ROLE_SERVER
-                                                                            : SYNC_ROLE_CLIENT,
+                                                                             : SYNC_ROLE_CLIENT,
                                 .netns_inode = (uint64_t) sqlite3_column_int64(st, 9),
                                 .netns_idx = (uint32_t) sqlite3_column_int64(st, 10),
                                 .inode = (uint64_t) sqlite3_column_int64(st, 11),

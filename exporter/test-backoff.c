@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include "backoff.h"
@@ -12,10 +13,10 @@ static void test_steps(void **state) {
                 uint64_t failures;
                 usec_t base;
         } v[] = {
-                { 0, 1 }, { 1, 1 }, { 2, 2 }, { 3, 4 }, { 4, 8 }, { 5, 16 }, { 6, 32 }, { 7, 60 }, { 8, 60 },
-                { 1000, 60 }, { UINT64_MAX, 60 },
+                {0, 1},  {1, 1},  {2, 2},  {3, 4},     {4, 8},           {5, 16},
+                {6, 32}, {7, 60}, {8, 60}, {1000, 60}, {UINT64_MAX, 60},
         };
-        static const uint32_t randoms[] = { 0, 1, 0x7fffffff, 0x80000000, UINT32_MAX };
+        static const uint32_t randoms[] = {0, 1, 0x7fffffff, 0x80000000, UINT32_MAX};
 
         for (size_t i = 0; i < ELEMENTSOF(v); i++) {
                 usec_t base = v[i].base * USEC_PER_SEC;

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include "export-db.h"
@@ -76,11 +77,12 @@ static void test_sink_row(void **state) {
 }
 
 static void test_prune_and_gpids(void **state) {
-        SinkGpid pg[] = { { 100, 7001 }, { 200, 7002 } };
-        SinkSocketGpid sg[] = { { 4026531840ULL, 5001, 7001, 9001 } };
-        SinkSocketResult res = { .process_gpids = pg, .n_process_gpids = 2, .socket_gpids = sg, .n_socket_gpids = 1 };
-        SinkSocketResult res2 = { .process_gpids = pg, .n_process_gpids = 1 };
-        ConfigSink keep[] = { { .type = SINK_DEEPFLOW, .name = (char *) "df" } };
+        SinkGpid pg[] = {{100, 7001}, {200, 7002}};
+        SinkSocketGpid sg[] = {{4026531840ULL, 5001, 7001, 9001}};
+        SinkSocketResult res = {
+                .process_gpids = pg, .n_process_gpids = 2, .socket_gpids = sg, .n_socket_gpids = 1};
+        SinkSocketResult res2 = {.process_gpids = pg, .n_process_gpids = 1};
+        ConfigSink keep[] = {{.type = SINK_DEEPFLOW, .name = (char *) "df"}};
         ExportSinkRow row = {};
         Fixture f = {};
 
@@ -94,8 +96,9 @@ static void test_prune_and_gpids(void **state) {
         assert_int_equal(export_gpids_store(f.db, "old", &res), 0);
         assert_int_equal(count(&f, "SELECT count(*) FROM export_gpids WHERE sink = 'df'"), 2);
         assert_int_equal(count(&f, "SELECT gpid FROM export_gpids WHERE sink = 'df' AND pid = 200"), 7002);
-        assert_int_equal(count(&f, "SELECT remote_gpid FROM export_socket_gpids WHERE sink = 'df' AND inode = 5001"),
-                         9001);
+        assert_int_equal(
+                count(&f, "SELECT remote_gpid FROM export_socket_gpids WHERE sink = 'df' AND inode = 5001"),
+                9001);
 
         /* The next answer replaces the previous one. */
         assert_int_equal(export_gpids_store(f.db, "df", &res2), 0);

@@ -4,6 +4,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 
 #include "backoff.h"
@@ -11,8 +12,8 @@
 #include "test-fixture.h"
 
 typedef struct Fake {
-        int result;             /* what the next push returns */
-        uint64_t acked;         /* ... and the version it reports */
+        int result;     /* what the next push returns */
+        uint64_t acked; /* ... and the version it reports */
         int sockets_result;
         unsigned pushes, socket_pushes;
 } Fake;
@@ -40,8 +41,9 @@ static int fake_push_sockets(void *impl, const SyncState *st, SinkSocketResult *
         ret->socket_gpids = calloc(1, sizeof(SinkSocketGpid));
         assert_non_null(ret->process_gpids);
         assert_non_null(ret->socket_gpids);
-        ret->process_gpids[0] = (SinkGpid) { .pid = 42, .gpid = 4242 };
-        ret->socket_gpids[0] = (SinkSocketGpid) { .netns_inode = 1, .inode = 2, .local_gpid = 4242, .remote_gpid = 7 };
+        ret->process_gpids[0] = (SinkGpid){.pid = 42, .gpid = 4242};
+        ret->socket_gpids[0] =
+                (SinkSocketGpid){.netns_inode = 1, .inode = 2, .local_gpid = 4242, .remote_gpid = 7};
         ret->n_process_gpids = ret->n_socket_gpids = 1;
         return 0;
 }
@@ -121,7 +123,8 @@ static void test_success_failure_backoff(void **unused) {
         /* A new version does not wait for the timer. */
         assert_true(export_sink_due(s, v6, now_usec(CLOCK_MONOTONIC)));
 
-        /* Failures: recorded, backoff 1 s then 2 s (±20%), no push before the timer even for a new version. */
+        /* Failures: recorded, backoff 1 s then 2 s (±20%), no push before the timer even for a new version.
+         */
         fake.result = -ECONNREFUSED;
         now = now_usec(CLOCK_MONOTONIC);
         assert_int_equal(export_sink_push(s, f.db, v6, &changed), -ECONNREFUSED);
@@ -161,7 +164,7 @@ static void test_success_failure_backoff(void **unused) {
 
 static void test_mismatch_is_not_a_loop(void **unused) {
         _cleanup_sync_state_ SyncState *v5 = state(5);
-        Fake fake = { .acked = 4 };
+        Fake fake = {.acked = 4};
         ExportSink *s;
         bool changed;
         usec_t now;
@@ -194,8 +197,10 @@ static void test_push_sockets(void **unused) {
         now = now_usec(CLOCK_MONOTONIC);
         assert_int_equal(export_sink_push_sockets(s, f.db, v5, 10 * USEC_PER_SEC), 0);
         assert_near(s->next_sockets, now, 10 * USEC_PER_SEC, 10 * USEC_PER_SEC);
-        assert_int_equal(query_int(&f, "SELECT gpid FROM export_gpids WHERE sink = 'fake' AND pid = 42"), 4242);
-        assert_int_equal(query_int(&f, "SELECT remote_gpid FROM export_socket_gpids WHERE sink = 'fake'"), 7);
+        assert_int_equal(query_int(&f, "SELECT gpid FROM export_gpids WHERE sink = 'fake' AND pid = 42"),
+                         4242);
+        assert_int_equal(query_int(&f, "SELECT remote_gpid FROM export_socket_gpids WHERE sink = 'fake'"),
+                         7);
         assert_int_equal(export_sink_next_wakeup(s, 10 * USEC_PER_SEC, true), s->next_push);
 
         fake.sockets_result = -ETIMEDOUT;
@@ -213,8 +218,9 @@ static void test_push_sockets(void **unused) {
 }
 
 static void test_identity(void **unused) {
-        char *h1[] = { (char *) "A: 1", (char *) "B: 2", NULL }, *h2[] = { (char *) "B: 2", (char *) "A: 1", NULL };
-        ConfigSink a = { .type = SINK_HTTP, .name = (char *) "c", .url = (char *) "http://x/", .headers = h1 };
+        char *h1[] = {(char *) "A: 1", (char *) "B: 2", NULL},
+             *h2[] = {(char *) "B: 2", (char *) "A: 1", NULL};
+        ConfigSink a = {.type = SINK_HTTP, .name = (char *) "c", .url = (char *) "http://x/", .headers = h1};
         ConfigSink b = a;
         _cleanup_free_ char *fa = NULL, *fb = NULL, *ta = NULL, *tb = NULL;
 

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+
 #include <cmocka.h>
 
 #include "db.h"
@@ -30,7 +31,7 @@ void fixture_teardown(Fixture *f) {
                 assert_int_equal(system(cmd), 0);
         }
         free(f->dir);
-        *f = (Fixture) {};
+        *f = (Fixture){};
 }
 
 void fixture_sql(Fixture *f, const char *fmt, ...) {
@@ -53,17 +54,20 @@ void fixture_netns(Fixture *f, uint64_t inode, uint32_t idx) {
                     (long long) inode, idx);
 }
 
-void fixture_process(Fixture *f, uint32_t pid, const char *comm, const char *cmdline, const char *user, uint32_t uid,
-                     uint64_t netns_inode, const char *name, const char *tags_json, uint32_t rule, bool synced) {
-        fixture_sql(f,
-                    "INSERT INTO scan_processes (pid, start_ticks, start_time, ppid, comm, cmdline, uid, user, "
-                    "netns_inode, container_id, first_seen, last_seen, changed_generation) "
-                    "VALUES (%u, %u, %u, 1, %Q, %Q, %u, %Q, %lld, '', 1, 1, 1)",
-                    pid, pid * 10, 1700000000 + pid, comm, cmdline, uid, user, (long long) netns_inode);
-        fixture_sql(f,
-                    "INSERT INTO match_decisions (pid, start_ticks, action, rule, name, reason, synced, tags, "
-                    "decided_at) VALUES (%u, %u, %Q, %u, %Q, 'rule', %d, %Q, 1)",
-                    pid, pid * 10, synced ? "accept" : "drop", rule, name, synced ? 1 : 0, tags_json);
+void fixture_process(Fixture *f, uint32_t pid, const char *comm, const char *cmdline, const char *user,
+                     uint32_t uid, uint64_t netns_inode, const char *name, const char *tags_json,
+                     uint32_t rule, bool synced) {
+        fixture_sql(
+                f,
+                "INSERT INTO scan_processes (pid, start_ticks, start_time, ppid, comm, cmdline, uid, user, "
+                "netns_inode, container_id, first_seen, last_seen, changed_generation) "
+                "VALUES (%u, %u, %u, 1, %Q, %Q, %u, %Q, %lld, '', 1, 1, 1)",
+                pid, pid * 10, 1700000000 + pid, comm, cmdline, uid, user, (long long) netns_inode);
+        fixture_sql(
+                f,
+                "INSERT INTO match_decisions (pid, start_ticks, action, rule, name, reason, synced, tags, "
+                "decided_at) VALUES (%u, %u, %Q, %u, %Q, 'rule', %d, %Q, 1)",
+                pid, pid * 10, synced ? "accept" : "drop", rule, name, synced ? 1 : 0, tags_json);
 }
 
 void fixture_socket(Fixture *f, uint32_t id, uint64_t netns_inode, uint64_t inode, const char *proto,
@@ -76,8 +80,8 @@ void fixture_socket(Fixture *f, uint32_t id, uint64_t netns_inode, uint64_t inod
                     "INSERT INTO scan_sockets (id, netns_inode, inode, proto, family, state, local_addr, "
                     "local_port, remote_addr, remote_port, role, first_seen, last_seen) "
                     "VALUES (%u, %lld, %lld, %Q, %d, %Q, %Q, %u, %Q, %u, %Q, %lld, %lld)",
-                    id, (long long) netns_inode, (long long) inode, proto, strchr(local, ':') ? 6 : 4, state, local,
-                    (unsigned) lport, remote, (unsigned) rport, role, (long long) first_seen,
+                    id, (long long) netns_inode, (long long) inode, proto, strchr(local, ':') ? 6 : 4, state,
+                    local, (unsigned) lport, remote, (unsigned) rport, role, (long long) first_seen,
                     (long long) first_seen);
         va_start(ap, first_seen);
         while ((pid = va_arg(ap, unsigned)) != 0)

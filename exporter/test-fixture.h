@@ -21,8 +21,9 @@ void fixture_netns(Fixture *f, uint64_t inode, uint32_t idx);
 
 /* A scanned process plus the matcher's decision for it (synced or not). tags_json is the decision's tags
  * column. */
-void fixture_process(Fixture *f, uint32_t pid, const char *comm, const char *cmdline, const char *user, uint32_t uid,
-                     uint64_t netns_inode, const char *name, const char *tags_json, uint32_t rule, bool synced);
+void fixture_process(Fixture *f, uint32_t pid, const char *comm, const char *cmdline, const char *user,
+                     uint32_t uid, uint64_t netns_inode, const char *name, const char *tags_json,
+                     uint32_t rule, bool synced);
 
 /* A socket with its owners (pids terminated by 0). */
 void fixture_socket(Fixture *f, uint32_t id, uint64_t netns_inode, uint64_t inode, const char *proto,

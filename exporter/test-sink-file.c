@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/stat.h>
+
 #include <cmocka.h>
 
 #include "sink.h"
@@ -20,16 +21,20 @@
 static const char *const LINE_V7 =
         "{\"version\":7,\"hostname\":\"host-a\",\"full\":true,\"processes\":["
         "{\"pid\":42,\"ppid\":1,\"start_time\":1700000042,\"name\":\"web\",\"process_name\":\"nginx\","
-        "\"cmdline\":\"nginx -g daemon off;\",\"user\":\"www-data\",\"uid\":33,\"netns_id\":1,\"container_id\":\"\","
+        "\"cmdline\":\"nginx -g daemon "
+        "off;\",\"user\":\"www-data\",\"uid\":33,\"netns_id\":1,\"container_id\":\"\","
         "\"tags\":{\"app\":\"shop\",\"env\":\"prod\"},\"rule\":2}],"
         "\"sockets\":["
-        "{\"proto\":\"tcp\",\"state\":\"listen\",\"local\":\"0.0.0.0:80\",\"remote\":\"0.0.0.0:0\",\"role\":\"server\","
+        "{\"proto\":\"tcp\",\"state\":\"listen\",\"local\":\"0.0.0.0:80\",\"remote\":\"0.0.0.0:0\",\"role\":"
+        "\"server\","
         "\"pids\":[42],\"netns_id\":1,\"inode\":9001,\"first_seen\":1699999990000},"
-        "{\"proto\":\"udp\",\"state\":\"connected\",\"local\":\"[fe80::1]:5353\",\"remote\":\"[ff02::fb]:5353\","
+        "{\"proto\":\"udp\",\"state\":\"connected\",\"local\":\"[fe80::1]:5353\",\"remote\":\"[ff02::fb]:"
+        "5353\","
         "\"role\":\"client\",\"pids\":[42],\"netns_id\":1,\"inode\":9002,\"first_seen\":1699999990000}]}\n";
 
 static SyncState *make_state(Fixture *f, uint64_t version) {
-        SyncBuildParams p = { .hostname = "host-a", .now_ms = NOW_MS, .socket_min_lifetime = 3 * USEC_PER_SEC };
+        SyncBuildParams p = {
+                .hostname = "host-a", .now_ms = NOW_MS, .socket_min_lifetime = 3 * USEC_PER_SEC};
         SyncState *s = NULL;
 
         assert_int_equal(sync_state_build(f->db, &p, &s), 0);
@@ -43,8 +48,8 @@ static void scenario(Fixture *f) {
                         "{\"env\": \"prod\", \"app\": \"shop\"}", 2, true);
         fixture_socket(f, 1, 4026531840ULL, 9001, "tcp", "listen", "0.0.0.0", 80, "0.0.0.0", 0, "server",
                        NOW_MS - 10000, 42u, 0u);
-        fixture_socket(f, 2, 4026531840ULL, 9002, "udp", "connected", "fe80::1", 5353, "ff02::fb", 5353, "client",
-                       NOW_MS - 10000, 42u, 0u);
+        fixture_socket(f, 2, 4026531840ULL, 9002, "udp", "connected", "fe80::1", 5353, "ff02::fb", 5353,
+                       "client", NOW_MS - 10000, 42u, 0u);
 }
 
 static char *read_file(const char *path) {
@@ -64,7 +69,7 @@ static char *read_file(const char *path) {
 }
 
 static void *open_sink(const char *path) {
-        ConfigSink cfg = { .type = SINK_FILE, .name = (char *) "file", .path = (char *) path };
+        ConfigSink cfg = {.type = SINK_FILE, .name = (char *) "file", .path = (char *) path};
         const SinkOps *ops = sink_ops_for(SINK_FILE);
         _cleanup_free_ char *error = NULL;
         void *impl = NULL;
@@ -163,7 +168,8 @@ static void test_restart_and_torn_line(void **state) {
         assert_string_equal(content, LINE_V7);
         sink_file_ops.close(impl);
 
-        /* Killed in the middle of a line: the torn part goes, the next version follows the last good line. */
+        /* Killed in the middle of a line: the torn part goes, the next version follows the last good line.
+         */
         fp = fopen(path, "ae");
         assert_non_null(fp);
         fputs("{\"version\":8,\"hostname\":\"ho", fp);

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+
 #include <cmocka.h>
 
 #include "db.h"
@@ -12,8 +13,8 @@
 #include "sync-state.h"
 #include "test-fixture.h"
 
-#define NOW_MS ((int64_t) 1700000000000)
-#define OLD (NOW_MS - 60000)
+#define NOW_MS  ((int64_t) 1700000000000)
+#define OLD     (NOW_MS - 60000)
 #define NETNS_A 4026531840ULL
 #define NETNS_B 4026532000ULL
 
@@ -24,20 +25,22 @@ static void scenario(Fixture *f) {
         fixture_netns(f, NETNS_B, 2);
         fixture_process(f, 300, "nginx", "nginx -g daemon off;", "root", 0, NETNS_A, "nginx-web",
                         "{\"b\": \"2\", \"a\": \"1\", \"app\": \"shop\"}", 1, true);
-        fixture_process(f, 100, "python3", "python3 app.py", "app", 1000, NETNS_B, "app-py-script", "{}", 0, true);
+        fixture_process(f, 100, "python3", "python3 app.py", "app", 1000, NETNS_B, "app-py-script", "{}", 0,
+                        true);
         fixture_process(f, 200, "sleep", "sleep 100", "root", 0, NETNS_A, "sleep", "{}", 2, false);
         fixture_process(f, 400, "redis", "redis-server", "redis", 101, NETNS_A, "redis", "{}", 3, true);
         fixture_sql(f, "UPDATE scan_processes SET start_ticks = 1 WHERE pid = 400");
 
-        fixture_socket(f, 1, NETNS_A, 5001, "tcp", "listen", "0.0.0.0", 80, "0.0.0.0", 0, "server", OLD, 300u, 200u,
-                       0u);
+        fixture_socket(f, 1, NETNS_A, 5001, "tcp", "listen", "0.0.0.0", 80, "0.0.0.0", 0, "server", OLD,
+                       300u, 200u, 0u);
         fixture_socket(f, 2, NETNS_A, 5002, "tcp", "established", "10.0.0.1", 80, "10.0.0.2", 5555, "server",
                        NOW_MS - 1000, 300u, 0u);
-        fixture_socket(f, 3, NETNS_B, 5003, "udp", "connected", "::1", 53, "::1", 5353, "client", OLD, 100u, 0u);
-        fixture_socket(f, 4, NETNS_A, 5004, "tcp", "established", "10.0.0.1", 40000, "10.0.0.9", 443, "client", OLD,
-                       200u, 0u);
-        fixture_socket(f, 5, NETNS_A, 5005, "tcp", "established", "10.0.0.1", 80, "10.0.0.3", 6000, "server", OLD,
-                       300u, 100u, 400u, 0u);
+        fixture_socket(f, 3, NETNS_B, 5003, "udp", "connected", "::1", 53, "::1", 5353, "client", OLD, 100u,
+                       0u);
+        fixture_socket(f, 4, NETNS_A, 5004, "tcp", "established", "10.0.0.1", 40000, "10.0.0.9", 443,
+                       "client", OLD, 200u, 0u);
+        fixture_socket(f, 5, NETNS_A, 5005, "tcp", "established", "10.0.0.1", 80, "10.0.0.3", 6000, "server",
+                       OLD, 300u, 100u, 400u, 0u);
 }
 
 static SyncState *build_at(Fixture *f, const char *hostname, int64_t now_ms) {
@@ -118,7 +121,7 @@ static void test_build(void **state) {
 }
 
 static void test_bad_tags(void **state) {
-        SyncBuildParams p = { .hostname = "h", .now_ms = NOW_MS };
+        SyncBuildParams p = {.hostname = "h", .now_ms = NOW_MS};
         SyncState *s = NULL;
         Fixture f = {};
 
@@ -138,52 +141,57 @@ static void test_digest_changes(void **state) {
                 const char *sql;
                 bool changes;
         } cases[] = {
-                { "UPDATE match_decisions SET name = 'renamed' WHERE pid = 300", true },
-                { "UPDATE scan_processes SET comm = 'nginx2' WHERE pid = 300", true },
-                { "UPDATE scan_processes SET cmdline = 'nginx -g x' WHERE pid = 300", true },
-                { "UPDATE scan_processes SET user = 'www' WHERE pid = 300", true },
-                { "UPDATE scan_processes SET uid = 33 WHERE pid = 300", true },
-                { "UPDATE scan_processes SET container_id = 'abc' WHERE pid = 300", true },
-                { "UPDATE scan_processes SET start_time = 5 WHERE pid = 300", true },
-                { "UPDATE scan_processes SET ppid = 2 WHERE pid = 300", true },
-                { "UPDATE scan_processes SET netns_inode = 4026532000 WHERE pid = 300", true },
-                { "UPDATE scan_netns SET idx = 7 WHERE inode = 4026531840", true },
-                { "UPDATE match_decisions SET tags = '{\"a\": \"1\", \"app\": \"shop\", \"b\": \"3\"}' "
-                  "WHERE pid = 300", true },
-                { "UPDATE match_decisions SET tags = '{\"a\": \"1\", \"app\": \"shop\", \"c\": \"2\"}' "
-                  "WHERE pid = 300", true },
-                { "UPDATE match_decisions SET tags = '{\"a\": \"1\", \"app\": \"shop\"}' WHERE pid = 300", true },
-                { "UPDATE match_decisions SET tags = '{\"a\": \"1\", \"app\": \"shop:b\", \"b\": \"2\"}' "
-                  "WHERE pid = 300", true },
-                { "UPDATE match_decisions SET rule = 9 WHERE pid = 300", true },
-                { "UPDATE match_decisions SET synced = 0 WHERE pid = 100", true },
-                { "UPDATE match_decisions SET synced = 1 WHERE pid = 200", true },
-                { "UPDATE scan_processes SET start_ticks = 4000 WHERE pid = 400", true },
-                { "UPDATE scan_sockets SET state = 'closing' WHERE id = 1", true },
-                { "UPDATE scan_sockets SET remote_port = 6001 WHERE id = 5", true },
-                { "UPDATE scan_sockets SET remote_addr = '10.0.0.4' WHERE id = 5", true },
-                { "UPDATE scan_sockets SET local_addr = '10.0.0.5' WHERE id = 5", true },
-                { "UPDATE scan_sockets SET local_port = 81 WHERE id = 1", true },
-                { "UPDATE scan_sockets SET role = 'client' WHERE id = 5", true },
-                { "UPDATE scan_sockets SET proto = 'udp' WHERE id = 5", true },
-                { "UPDATE scan_sockets SET inode = 6000 WHERE id = 5", true },
-                { "UPDATE scan_sockets SET first_seen = 5 WHERE id = 5", true },
-                { "INSERT INTO scan_socket_owners (socket_id, pid) VALUES (1, 100)", true },
-                { "DELETE FROM scan_socket_owners WHERE socket_id = 5 AND pid = 100", true },
-                { "DELETE FROM scan_sockets WHERE id = 3", true },
-                { "UPDATE scan_sockets SET first_seen = 1 WHERE id = 2", true },
+                {"UPDATE match_decisions SET name = 'renamed' WHERE pid = 300", true},
+                {"UPDATE scan_processes SET comm = 'nginx2' WHERE pid = 300", true},
+                {"UPDATE scan_processes SET cmdline = 'nginx -g x' WHERE pid = 300", true},
+                {"UPDATE scan_processes SET user = 'www' WHERE pid = 300", true},
+                {"UPDATE scan_processes SET uid = 33 WHERE pid = 300", true},
+                {"UPDATE scan_processes SET container_id = 'abc' WHERE pid = 300", true},
+                {"UPDATE scan_processes SET start_time = 5 WHERE pid = 300", true},
+                {"UPDATE scan_processes SET ppid = 2 WHERE pid = 300", true},
+                {"UPDATE scan_processes SET netns_inode = 4026532000 WHERE pid = 300", true},
+                {"UPDATE scan_netns SET idx = 7 WHERE inode = 4026531840", true},
+                {"UPDATE match_decisions SET tags = '{\"a\": \"1\", \"app\": \"shop\", \"b\": \"3\"}' "
+                 "WHERE pid = 300",
+                 true},
+                {"UPDATE match_decisions SET tags = '{\"a\": \"1\", \"app\": \"shop\", \"c\": \"2\"}' "
+                 "WHERE pid = 300",
+                 true},
+                {"UPDATE match_decisions SET tags = '{\"a\": \"1\", \"app\": \"shop\"}' WHERE pid = 300",
+                 true},
+                {"UPDATE match_decisions SET tags = '{\"a\": \"1\", \"app\": \"shop:b\", \"b\": \"2\"}' "
+                 "WHERE pid = 300",
+                 true},
+                {"UPDATE match_decisions SET rule = 9 WHERE pid = 300", true},
+                {"UPDATE match_decisions SET synced = 0 WHERE pid = 100", true},
+                {"UPDATE match_decisions SET synced = 1 WHERE pid = 200", true},
+                {"UPDATE scan_processes SET start_ticks = 4000 WHERE pid = 400", true},
+                {"UPDATE scan_sockets SET state = 'closing' WHERE id = 1", true},
+                {"UPDATE scan_sockets SET remote_port = 6001 WHERE id = 5", true},
+                {"UPDATE scan_sockets SET remote_addr = '10.0.0.4' WHERE id = 5", true},
+                {"UPDATE scan_sockets SET local_addr = '10.0.0.5' WHERE id = 5", true},
+                {"UPDATE scan_sockets SET local_port = 81 WHERE id = 1", true},
+                {"UPDATE scan_sockets SET role = 'client' WHERE id = 5", true},
+                {"UPDATE scan_sockets SET proto = 'udp' WHERE id = 5", true},
+                {"UPDATE scan_sockets SET inode = 6000 WHERE id = 5", true},
+                {"UPDATE scan_sockets SET first_seen = 5 WHERE id = 5", true},
+                {"INSERT INTO scan_socket_owners (socket_id, pid) VALUES (1, 100)", true},
+                {"DELETE FROM scan_socket_owners WHERE socket_id = 5 AND pid = 100", true},
+                {"DELETE FROM scan_sockets WHERE id = 3", true},
+                {"UPDATE scan_sockets SET first_seen = 1 WHERE id = 2", true},
                 /* Not synced fields, not synced processes, not yet eligible sockets. */
-                { "UPDATE scan_processes SET last_seen = 99, first_seen = 98, changed_generation = 7", false },
-                { "UPDATE scan_processes SET exe = '/usr/sbin/nginx' WHERE pid = 300", false },
-                { "UPDATE scan_processes SET cmdline = 'sleep 1' WHERE pid = 200", false },
-                { "UPDATE match_decisions SET name = 'x', tags = '{\"a\": \"b\"}' WHERE pid = 200", false },
-                { "UPDATE match_decisions SET decided_at = 5, reason = 'x'", false },
-                { "UPDATE scan_sockets SET last_seen = 5", false },
-                { "UPDATE scan_sockets SET state = 'x' WHERE id IN (2, 4)", false },
-                { "INSERT INTO scan_socket_owners (socket_id, pid) VALUES (5, 200)", false },
-                { "UPDATE scan_netns SET last_seen = 77", false },
-                { "UPDATE match_decisions SET tags = '{\"app\": \"shop\", \"a\": \"1\", \"b\": \"2\"}' "
-                  "WHERE pid = 300", false },
+                {"UPDATE scan_processes SET last_seen = 99, first_seen = 98, changed_generation = 7", false},
+                {"UPDATE scan_processes SET exe = '/usr/sbin/nginx' WHERE pid = 300", false},
+                {"UPDATE scan_processes SET cmdline = 'sleep 1' WHERE pid = 200", false},
+                {"UPDATE match_decisions SET name = 'x', tags = '{\"a\": \"b\"}' WHERE pid = 200", false},
+                {"UPDATE match_decisions SET decided_at = 5, reason = 'x'", false},
+                {"UPDATE scan_sockets SET last_seen = 5", false},
+                {"UPDATE scan_sockets SET state = 'x' WHERE id IN (2, 4)", false},
+                {"INSERT INTO scan_socket_owners (socket_id, pid) VALUES (5, 200)", false},
+                {"UPDATE scan_netns SET last_seen = 77", false},
+                {"UPDATE match_decisions SET tags = '{\"app\": \"shop\", \"a\": \"1\", \"b\": \"2\"}' "
+                 "WHERE pid = 300",
+                 false},
         };
 
         for (size_t i = 0; i < ELEMENTSOF(cases); i++) {
@@ -226,14 +234,16 @@ static void test_digest_other(void **state) {
         fixture_process(&g, 400, "redis", "redis-server", "redis", 101, NETNS_A, "redis", "{}", 3, true);
         fixture_sql(&g, "UPDATE scan_processes SET start_ticks = 1 WHERE pid = 400");
         fixture_process(&g, 200, "sleep", "sleep 100", "root", 0, NETNS_A, "sleep", "{}", 2, false);
-        fixture_process(&g, 100, "python3", "python3 app.py", "app", 1000, NETNS_B, "app-py-script", "{}", 0, true);
+        fixture_process(&g, 100, "python3", "python3 app.py", "app", 1000, NETNS_B, "app-py-script", "{}", 0,
+                        true);
         fixture_process(&g, 300, "nginx", "nginx -g daemon off;", "root", 0, NETNS_A, "nginx-web",
                         "{\"app\": \"shop\", \"b\": \"2\", \"a\": \"1\"}", 1, true);
-        fixture_socket(&g, 15, NETNS_A, 5005, "tcp", "established", "10.0.0.1", 80, "10.0.0.3", 6000, "server", OLD,
-                       400u, 100u, 300u, 0u);
-        fixture_socket(&g, 13, NETNS_B, 5003, "udp", "connected", "::1", 53, "::1", 5353, "client", OLD, 100u, 0u);
-        fixture_socket(&g, 11, NETNS_A, 5001, "tcp", "listen", "0.0.0.0", 80, "0.0.0.0", 0, "server", OLD, 200u,
-                       300u, 0u);
+        fixture_socket(&g, 15, NETNS_A, 5005, "tcp", "established", "10.0.0.1", 80, "10.0.0.3", 6000,
+                       "server", OLD, 400u, 100u, 300u, 0u);
+        fixture_socket(&g, 13, NETNS_B, 5003, "udp", "connected", "::1", 53, "::1", 5353, "client", OLD,
+                       100u, 0u);
+        fixture_socket(&g, 11, NETNS_A, 5001, "tcp", "listen", "0.0.0.0", 80, "0.0.0.0", 0, "server", OLD,
+                       200u, 300u, 0u);
         e = build(&g);
         assert_string_equal(a->digest, e->digest);
 
@@ -306,12 +316,9 @@ static void test_version_store(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_build),
-                cmocka_unit_test(test_bad_tags),
-                cmocka_unit_test(test_digest_changes),
-                cmocka_unit_test(test_digest_other),
-                cmocka_unit_test(test_version_rule),
-                cmocka_unit_test(test_version_store),
+                cmocka_unit_test(test_build),          cmocka_unit_test(test_bad_tags),
+                cmocka_unit_test(test_digest_changes), cmocka_unit_test(test_digest_other),
+                cmocka_unit_test(test_version_rule),   cmocka_unit_test(test_version_store),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
