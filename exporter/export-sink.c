@@ -222,6 +222,11 @@ int export_sink_push(ExportSink *s, sqlite3 *db, const SyncState *st, bool *ret_
         was_failing = s->row.failures > 0;
         r = s->ops->push(s->impl, st, s->row.acked_version, &acked, &error);
         now_ms = now_epoch_ms();
+        if (r == -EINTR) {
+                /* Interrupted by shutdown: not the receiver's failure, nothing to record. */
+                log_debug("Sink '%s': push interrupted", s->name);
+                return r;
+        }
         s->row.last_attempt_at = now_ms;
         if (r < 0) {
                 record_error(s, db, r, TAKE_PTR(error), false);

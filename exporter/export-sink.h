@@ -43,7 +43,8 @@ bool export_sink_due(const ExportSink *s, const SyncState *st, usec_t now);
 bool export_sink_sockets_due(const ExportSink *s, const SyncState *st, usec_t socket_interval, usec_t now);
 
 /* One push (and its bookkeeping in export_sinks). Returns 0 when the receiver acknowledged, the sink's
- * error otherwise (already recorded and logged); *ret_acked_changed tells whether acked_version moved. */
+ * error otherwise (already recorded and logged; -EINTR, a push cut short by shutdown, is not recorded);
+ * *ret_acked_changed tells whether acked_version moved. */
 int export_sink_push(ExportSink *s, sqlite3 *db, const SyncState *st, bool *ret_acked_changed);
 
 /* One push_sockets; the gpids of the answer are stored in export_gpids / export_socket_gpids. */

@@ -14,9 +14,14 @@
  * A push is bounded by the sink's timeout as a whole (a heartbeat followed by a full resend share it), so
  * a receiver that hangs costs the exporter at most `timeout` per attempt. The connection is kept alive
  * between pushes (one easy handle per sink). No redirects are followed; only http and https are allowed;
- * TLS peer and host verification are on unless the config says `tls_verify: false`. */
+ * TLS peer and host verification are on unless the config says `tls_verify: false`.
+ *
+ * A SIGTERM or SIGINT that arrives during a transfer aborts it (-EINTR): the daemon blocks those signals
+ * and reads them from a signalfd, so until it does they are pending, which the progress callback sees
+ * with sigpending(). Shutting down never waits for a slow receiver's timeout. */
 #include <curl/curl.h>
 #include <inttypes.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 
@@ -81,6 +86,16 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userdata) {
         return n;
 }
 
+/* Aborts the transfer when termination is pending (see the top of the file). */
+static int on_progress(void *userdata, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow) {
+        sigset_t pending;
+
+        if (sigpending(&pending) < 0)
+                return 0;
+        return sigismember(&pending, SIGTERM) == 1 || sigismember(&pending, SIGINT) == 1;
+}
+
 static int http_open(const ConfigSink *cfg, void **ret_impl, char **ret_error) {
         HttpSink *h;
         struct curl_slist *l;
@@ -124,7 +139,9 @@ static int http_open(const ConfigSink *cfg, void **ret_impl, char **ret_error) {
             curl_easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, h->tls_verify ? 2L : 0L) != CURLE_OK ||
             curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK ||
             curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, h) != CURLE_OK ||
-            curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, h->errbuf) != CURLE_OK) {
+            curl_easy_setopt(h->curl, CURLOPT_ERRORBUFFER, h->errbuf) != CURLE_OK ||
+            curl_easy_setopt(h->curl, CURLOPT_XFERINFOFUNCTION, on_progress) != CURLE_OK ||
+            curl_easy_setopt(h->curl, CURLOPT_NOPROGRESS, 0L) != CURLE_OK) {
                 http_close(h);
                 return set_error(ret_error, -EINVAL, "http sink '%s': libcurl refused an option",
                                  strempty(cfg->name));
@@ -156,6 +173,8 @@ static int http_post(HttpSink *h, const char *body, size_t len, usec_t deadline,
         c = curl_easy_perform(h->curl);
         /* The body pointer must not outlive this call in the handle. */
         (void) curl_easy_setopt(h->curl, CURLOPT_POSTFIELDS, NULL);
+        if (c == CURLE_ABORTED_BY_CALLBACK)
+                return set_error(ret_error, -EINTR, "interrupted: the exporter is shutting down");
         if (c != CURLE_OK)
                 return set_error(ret_error, c == CURLE_OPERATION_TIMEDOUT ? -ETIMEDOUT : -ECOMM, "%s",
                                  h->errbuf[0] ? h->errbuf : curl_easy_strerror(c));

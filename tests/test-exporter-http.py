@@ -5,6 +5,7 @@ out without holding up the next sink, 409/410 answered by an immediate full rese
 with a heartbeat instead of resending, an outage during which versions are superseded, and --once."""
 
 import socket
+import time
 
 from exporter_harness import run_tests
 from http_receiver import Receiver
@@ -118,6 +119,23 @@ def test_hang_does_not_block_other_sinks(env):
     finally:
         hung.stop()
         good.stop()
+
+
+def test_sigterm_cuts_a_hanging_push(env):
+    r = Receiver()
+    try:
+        scenario(env)
+        r.script(*["hang"] * 10)
+        env.write_config([http_sink("slow", r, timeout="30s")])
+        env.start()
+        r.wait_for(lambda r: len(r.requests) == 1, what="the hanging request")
+        t = time.monotonic()
+        env.stop()
+        assert time.monotonic() - t < 5, "SIGTERM waited for the receiver's 30 s timeout"
+        row = env.sink_row("slow")
+        assert row["errors_total"] == 0 and row["last_error"] is None, row
+    finally:
+        r.stop()
 
 
 def test_lost_state_full_resend(env):
@@ -242,6 +260,7 @@ if __name__ == "__main__":
         test_full_then_heartbeats,
         test_retry_backoff,
         test_hang_does_not_block_other_sinks,
+        test_sigterm_cuts_a_hanging_push,
         test_lost_state_full_resend,
         test_restart_probes_instead_of_resending,
         test_outage_supersedes_versions,
