@@ -53,3 +53,4 @@ int ctl_print_json(const json_t *v);
 
 /* Verb families, one file each. */
 int verb_config(const CtlContext *ctx, int argc, char *argv[]);
+int verb_rules(const CtlContext *ctx, int argc, char *argv[]);
