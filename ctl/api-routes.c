@@ -9,10 +9,12 @@
 
 #include "api.h"
 #include "config-json.h"
+#include "rules-json.h"
 #include "doc-db.h"
 #include "doc-lookup.h"
 #include "doc-metrics.h"
 #include "doc-processes.h"
+#include "doc-rules.h"
 #include "doc-sockets.h"
 #include "doc-status.h"
 #include "time-util.h"
@@ -162,6 +164,37 @@ static int get_config(Api *api, const ApiRequest *req, ApiAnswer *a) {
         return r < 0 ? r : api_answer_json(a, 200, doc);
 }
 
+static int get_rules(Api *api, const ApiRequest *req, ApiAnswer *a) {
+        json_auto_t *doc = NULL;
+        int r;
+
+        if (refuse_unknown_args(req, NULL, a))
+                return 0;
+        r = rules_to_json(api->config->rules, api->config->n_rules, &doc);
+        return r < 0 ? r : api_answer_json(a, 200, doc);
+}
+
+static int post_rules_test(Api *api, const ApiRequest *req, ApiAnswer *a) {
+        _cleanup_free_ char *error = NULL;
+        json_auto_t *body = NULL, *doc = NULL;
+        json_error_t e;
+        int r;
+
+        if (refuse_unknown_args(req, NULL, a))
+                return 0;
+        body = json_loadb(strempty(req->body), req->body_len, JSON_REJECT_DUPLICATES, &e);
+        if (!body)
+                return api_answer_error(a, 400, "the body is not JSON: %s (line %d, column %d)", e.text, e.line,
+                                        e.column);
+        r = doc_rules_test(api->db, api->config, body, &doc, &error);
+        if (r == -EINVAL && error)
+                return api_answer_error(a, 400, "%s", error);
+        if (r == -ENOENT)
+                return api_answer_error(a, 404, "no process %lld in the last scan",
+                                        (long long) json_integer_value(json_object_get(body, "pid")));
+        return r < 0 ? r : api_answer_json(a, 200, doc);
+}
+
 static int get_metrics(Api *api, const ApiRequest *req, ApiAnswer *a) {
         char *text = NULL;
         size_t len = 0;
@@ -213,6 +246,8 @@ const ApiRoute api_routes[] = {
         { "/v1/processes/", true, API_GET, true, get_process },
         { "/v1/sockets", false, API_GET, true, get_sockets },
         { "/v1/lookup", false, API_GET, true, get_lookup },
+        { "/v1/rules", false, API_GET, false, get_rules },
+        { "/v1/rules/test", false, API_POST, true, post_rules_test },
         { "/v1/config", false, API_GET, false, get_config },
         { "/metrics", false, API_GET, true, get_metrics },
         { "/healthz", false, API_GET, false, get_healthz },
