@@ -89,70 +89,65 @@ static json_t *endpoint_json(const LookupEndpoint *e) {
         return doc_json_endpoint(e->family, e->addr, e->port);
 }
 
-/* The sockets of this host that are the `near` end of a flow to `far`: the connected ones with exactly
- * that pair, else UDP sockets bound to near's port on near's address or the any address. */
-static int find_side(sqlite3 *db, const char *proto, const LookupEndpoint *near, const LookupEndpoint *far,
-                     const char *side, json_t *matches) {
-        static const char *const queries[] = {
-                "SELECT " DOC_SOCKET_COLUMNS ", s.id FROM scan_sockets s "
-                "WHERE s.proto = ?1 AND s.state IN ('established', 'connected') "
-                "AND s.local_addr = ?2 AND s.local_port = ?3 AND s.remote_addr = ?4 AND s.remote_port = ?5 "
-                "ORDER BY s.netns_inode, s.inode",
-                "SELECT " DOC_SOCKET_COLUMNS ", s.id FROM scan_sockets s "
-                "WHERE ?1 = 'udp' AND s.proto = 'udp' AND s.state = 'bound' AND s.local_port = ?3 "
-                "AND (s.local_addr = ?2 OR s.local_addr IN ('0.0.0.0', '::')) "
-                "ORDER BY s.netns_inode, s.inode",
-        };
-        size_t found = 0;
-        /* Unused parameters of the second query are bound all the same: SQLITE_RANGE is ignored. */
-        int r;
+/* The connected sockets that are the `near` end of a flow to `far`. */
+#define QUERY_EXACT                                                                                       \
+        "SELECT " DOC_SOCKET_COLUMNS " FROM scan_sockets s "                                               \
+        "WHERE s.proto = ?1 AND s.state IN ('established', 'connected') "                                 \
+        "AND s.local_addr = ?2 AND s.local_port = ?3 AND s.remote_addr = ?4 AND s.remote_port = ?5 "      \
+        "ORDER BY s.netns_inode, s.inode"
+/* UDP sockets bound to near's port on near's address or the any address (?4, ?5 are bound but unused:
+ * SQLITE_RANGE is ignored). */
+#define QUERY_UDP_BOUND                                                                                   \
+        "SELECT " DOC_SOCKET_COLUMNS " FROM scan_sockets s "                                               \
+        "WHERE ?1 = 'udp' AND s.proto = 'udp' AND s.state = 'bound' AND s.local_port = ?3 "                 \
+        "AND (s.local_addr = ?2 OR s.local_addr IN ('0.0.0.0', '::')) "                                   \
+        "ORDER BY s.netns_inode, s.inode"
 
-        for (size_t q = 0; q < ELEMENTSOF(queries) && found == 0; q++) {
-                _cleanup_stmt_ sqlite3_stmt *st = NULL;
-                int rc;
+static int find_side(sqlite3 *db, const char *query, const char *proto, const LookupEndpoint *near,
+                     const LookupEndpoint *far, const char *side, json_t *matches) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int rc, r;
 
-                r = db_prepare(db, queries[q], &st);
+        r = db_prepare(db, query, &st);
+        if (r < 0)
+                return r;
+        (void) sqlite3_bind_text(st, 1, proto, -1, SQLITE_STATIC);
+        (void) sqlite3_bind_text(st, 2, near->addr, -1, SQLITE_STATIC);
+        (void) sqlite3_bind_int(st, 3, near->port);
+        (void) sqlite3_bind_text(st, 4, far->addr, -1, SQLITE_STATIC);
+        (void) sqlite3_bind_int(st, 5, far->port);
+
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                json_auto_t *m = json_object(), *sock = NULL, *procs = NULL;
+                _cleanup_free_ int64_t *pids = NULL;
+                json_t *owners, *v;
+                size_t i;
+
+                if (!m)
+                        return -ENOMEM;
+                r = doc_socket_from_row(st, 0, &sock);
                 if (r < 0)
                         return r;
-                (void) sqlite3_bind_text(st, 1, proto, -1, SQLITE_STATIC);
-                (void) sqlite3_bind_text(st, 2, near->addr, -1, SQLITE_STATIC);
-                (void) sqlite3_bind_int(st, 3, near->port);
-                (void) sqlite3_bind_text(st, 4, far->addr, -1, SQLITE_STATIC);
-                (void) sqlite3_bind_int(st, 5, far->port);
+                owners = json_object_get(sock, "pids");
+                pids = calloc(json_array_size(owners) + 1, sizeof(int64_t));
+                if (!pids)
+                        return -ENOMEM;
+                json_array_foreach(owners, i, v)
+                        pids[i] = json_integer_value(v);
+                r = doc_processes_by_pid(db, pids, json_array_size(owners), &procs);
+                if (r < 0)
+                        return r;
 
-                while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-                        json_auto_t *m = json_object(), *sock = NULL, *procs = NULL;
-                        _cleanup_free_ int64_t *pids = NULL;
-                        json_t *owners, *v;
-                        size_t i;
-
-                        if (!m)
-                                return -ENOMEM;
-                        r = doc_socket_from_row(st, 0, &sock);
-                        if (r < 0)
-                                return r;
-                        owners = json_object_get(sock, "pids");
-                        pids = calloc(json_array_size(owners) + 1, sizeof(int64_t));
-                        if (!pids)
-                                return -ENOMEM;
-                        json_array_foreach(owners, i, v)
-                                pids[i] = json_integer_value(v);
-                        r = doc_processes_by_pid(db, pids, json_array_size(owners), &procs);
-                        if (r < 0)
-                                return r;
-
-                        r = doc_set(m, "side", json_string(side));
-                        r = r ?: doc_set(m, "socket", TAKE_PTR(sock));
-                        r = r ?: doc_set(m, "processes", TAKE_PTR(procs));
-                        if (r < 0)
-                                return r;
-                        if (json_array_append(matches, m) < 0)
-                                return -ENOMEM;
-                        found++;
-                }
-                if (rc != SQLITE_DONE)
-                        return doc_sqlite_error(rc);
+                r = doc_set(m, "side", json_string(side));
+                r = r ?: doc_set(m, "socket", TAKE_PTR(sock));
+                r = r ?: doc_set(m, "processes", TAKE_PTR(procs));
+                if (r < 0)
+                        return r;
+                if (json_array_append(matches, m) < 0)
+                        return -ENOMEM;
         }
+        if (rc != SQLITE_DONE)
+                return doc_sqlite_error(rc);
         return 0;
 }
 
@@ -166,10 +161,14 @@ int doc_lookup(sqlite3 *db, const char *proto, const LookupEndpoint *local, cons
         if (!streq(proto, "tcp") && !streq(proto, "udp"))
                 return -EINVAL;
 
-        r = find_side(db, proto, local, remote, "local", matches);
-        if (r < 0)
-                return r;
-        r = find_side(db, proto, remote, local, "remote", matches);
+        r = find_side(db, QUERY_EXACT, proto, local, remote, "local", matches);
+        r = r ?: find_side(db, QUERY_EXACT, proto, remote, local, "remote", matches);
+        /* Only a guess when the flow itself is not known: a bound socket on the any address would otherwise
+         * "match" the far end of every flow to that port elsewhere (8.8.8.8:53 is not this host's). */
+        if (r == 0 && json_array_size(matches) == 0) {
+                r = find_side(db, QUERY_UDP_BOUND, proto, local, remote, "local", matches);
+                r = r ?: find_side(db, QUERY_UDP_BOUND, proto, remote, local, "remote", matches);
+        }
         if (r < 0)
                 return r;
 

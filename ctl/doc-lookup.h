@@ -7,9 +7,10 @@
  * A flow is looked for in both directions. side "local": a socket of this host has local = the given
  * local and remote = the given remote (the tool saw the flow from this host's point of view). side
  * "remote": it is the other way round (the tool saw it from the far end, or the far end is this host
- * too, as on loopback, where both sides match). When no connected socket has the exact pair, a UDP
- * socket bound to that port (on that address or the any address) stands for the flow: a UDP server
- * answers from its one bound socket. SOCKET is doc-sockets.h's, PROCESS the complete entry of
+ * too, as on loopback, where both sides match). When no connected socket has the exact pair in either
+ * direction, a UDP socket bound to the port of either end (on that address or the any address) stands for
+ * the flow: a UDP server answers from its one bound socket. (Only then: with an exact match known, a
+ * bound socket on the any address would also "match" the far end of every flow to that port elsewhere.) SOCKET is doc-sockets.h's, PROCESS the complete entry of
  * doc-processes.h (synced or not: "synced" says). No match is an empty list, not an error. */
 #pragma once
 

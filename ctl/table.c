@@ -10,7 +10,7 @@ struct Table {
         size_t n_columns;
         char **cells; /* (1 + n_rows) * n_columns: the header row first */
         size_t n_rows;
-        ssize_t shrink; /* -1: none */
+        bool *shrink;   /* per column: may be cut to fit */
 };
 
 /* UTF-8 characters in s (continuation bytes do not count). */
@@ -43,8 +43,8 @@ Table *table_new(size_t n_columns, const char *const *headers) {
         if (!t)
                 return NULL;
         t->n_columns = n_columns;
-        t->shrink = -1;
-        if (table_add_row(t, headers) < 0)
+        t->shrink = calloc(n_columns, sizeof(bool));
+        if (!t->shrink || table_add_row(t, headers) < 0)
                 return table_free(t);
         t->n_rows = 0; /* the header is row -1 */
         return t;
@@ -56,6 +56,7 @@ Table *table_free(Table *t) {
         for (size_t i = 0; i < (t->n_rows + 1) * t->n_columns; i++)
                 free(t->cells[i]);
         free(t->cells);
+        free(t->shrink);
         free(t);
         return NULL;
 }
@@ -69,7 +70,7 @@ int table_add_row(Table *t, const char *const *cells) {
         t->cells = m;
         for (size_t i = 0; i < t->n_columns; i++) {
                 /* Control characters (a newline in a cmdline) would break the table: shown as '?'. */
-                char *c = strdup(cells[i] ?: "-");
+                char *c = strdup(isempty(cells[i]) ? "-" : cells[i]);
 
                 if (!c) {
                         for (size_t j = 0; j < i; j++)
@@ -87,7 +88,8 @@ int table_add_row(Table *t, const char *const *cells) {
 }
 
 void table_set_shrink_column(Table *t, size_t column) {
-        t->shrink = column < t->n_columns ? (ssize_t) column : -1;
+        if (column < t->n_columns)
+                t->shrink[column] = true;
 }
 
 size_t table_n_rows(const Table *t) {
@@ -108,12 +110,18 @@ int table_print(const Table *t, FILE *f, size_t width) {
                 }
         for (size_t c = 0; c < t->n_columns; c++)
                 total += w[c] + (c > 0 ? 2 : 0);
-        if (width > 0 && t->shrink >= 0 && total > width) {
-                size_t others = total - w[t->shrink];
-                /* Never below the header's width: a table is still readable when it overflows. */
-                size_t min = text_width(t->cells[t->shrink]);
+        /* The widest cuttable column gives up a character until the line fits; none goes below its header's
+         * width (a table is still readable when it overflows). */
+        while (width > 0 && total > width) {
+                ssize_t widest = -1;
 
-                w[t->shrink] = others + min < width ? width - others : min;
+                for (size_t c = 0; c < t->n_columns; c++)
+                        if (t->shrink[c] && w[c] > text_width(t->cells[c]) && (widest < 0 || w[c] > w[widest]))
+                                widest = (ssize_t) c;
+                if (widest < 0)
+                        break;
+                w[widest]--;
+                total--;
         }
 
         for (size_t r = 0; r <= t->n_rows; r++) {
@@ -124,7 +132,7 @@ int table_print(const Table *t, FILE *f, size_t width) {
 
                         if (c > 0)
                                 fputs("  ", f);
-                        if ((ssize_t) c == t->shrink && n > w[c]) {
+                        if (t->shrink[c] && n > w[c]) {
                                 fwrite(s, 1, prefix_bytes(s, w[c] - 1), f);
                                 fputs("…", f);
                                 n = w[c];

@@ -1,5 +1,5 @@
-/* procctl's human tables: aligned columns with a header line, one column (the cmdline) cut to fit the
- * terminal with "…". Widths count UTF-8 characters, not bytes, so non-ASCII names stay aligned. */
+/* procctl's human tables: aligned columns with a header line, chosen columns (the cmdline, the tags) cut to
+ * fit the terminal with "…". Widths count UTF-8 characters, not bytes, so non-ASCII names stay aligned. */
 #pragma once
 
 #include <stddef.h>
@@ -11,10 +11,11 @@ typedef struct Table Table;
 Table *table_new(size_t n_columns, const char *const *headers);
 Table *table_free(Table *t);
 
-/* Copies the n_columns cells (NULL prints as "-"). -ENOMEM */
+/* Copies the n_columns cells (NULL and "" print as "-"). -ENOMEM */
 int table_add_row(Table *t, const char *const *cells);
 
-/* The column cut so that lines fit the width (default: none is cut). */
+/* Marks a column that may be cut so that lines fit the width (default: none is cut); when several are,
+ * the widest is cut first. */
 void table_set_shrink_column(Table *t, size_t column);
 
 size_t table_n_rows(const Table *t);

@@ -1,6 +1,6 @@
 /* `procctl processes [--all] [--name NAME] [--tag KEY:VALUE]...`: the synced processes (all scanned ones
  * with --all) as a table, or with --json exactly `GET /v1/processes`'s document: both come from
- * doc_processes(). The cmdline column is cut to the terminal width. */
+ * doc_processes(). The cmdline and tags columns are cut to the terminal width. */
 #include <stdio.h>
 
 #include "ctl.h"
@@ -97,6 +97,7 @@ static int print_table(const json_t *doc, bool all) {
         if (!t)
                 return log_error_errno(-ENOMEM, "Out of memory.");
         table_set_shrink_column(t, cmd);
+        table_set_shrink_column(t, 6); /* TAGS */
 
         json_array_foreach(list, i, p) {
                 _cleanup_free_ char *pid = integer_text(json_object_get(p, "pid"));
