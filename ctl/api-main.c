@@ -13,6 +13,7 @@
 #include <sys/signalfd.h>
 #include <systemd/sd-daemon.h>
 
+#include "api-cache.h"
 #include "api-listen.h"
 #include "api-server.h"
 #include "api.h"
@@ -121,6 +122,7 @@ static void reload(Api *api) {
         else {
                 config_free(api->config);
                 api->config = c;
+                api_cache_clear(api->cache);
                 log_info("Configuration reloaded");
         }
         (void) sd_notify(0, "READY=1");
@@ -176,6 +178,11 @@ static int run(void) {
         r = load_config(&api.config);
         if (r < 0)
                 return r;
+        api.cache = api_cache_new();
+        if (!api.cache) {
+                r = log_error_errno(-ENOMEM, "Out of memory.");
+                goto finish;
+        }
         api.state_dir = arg_state_dir ? strdup(arg_state_dir) : strdup(api.config->state_dir);
         if (!api.state_dir) {
                 r = log_error_errno(-ENOMEM, "Out of memory.");
@@ -275,6 +282,7 @@ finish:
         if (api.db)
                 sqlite3_close_v2(api.db);
         free(api.db_error);
+        api_cache_free(api.cache);
         free(api.state_dir);
         config_free(api.config);
         return r;

@@ -241,16 +241,17 @@ static int get_healthz(Api *api, const ApiRequest *req, ApiAnswer *a) {
 }
 
 const ApiRoute api_routes[] = {
-        { "/v1/status", false, API_GET, true, get_status },
-        { "/v1/processes", false, API_GET, true, get_processes },
-        { "/v1/processes/", true, API_GET, true, get_process },
-        { "/v1/sockets", false, API_GET, true, get_sockets },
-        { "/v1/lookup", false, API_GET, true, get_lookup },
-        { "/v1/rules", false, API_GET, false, get_rules },
-        { "/v1/rules/test", false, API_POST, true, post_rules_test },
-        { "/v1/config", false, API_GET, false, get_config },
-        { "/metrics", false, API_GET, true, get_metrics },
-        { "/healthz", false, API_GET, false, get_healthz },
+        /* path, prefix, methods, read_db, cacheable, handler */
+        { "/v1/status", false, API_GET, true, false, get_status },
+        { "/v1/processes", false, API_GET, true, true, get_processes },
+        { "/v1/processes/", true, API_GET, true, true, get_process },
+        { "/v1/sockets", false, API_GET, true, true, get_sockets },
+        { "/v1/lookup", false, API_GET, true, true, get_lookup },
+        { "/v1/rules", false, API_GET, false, false, get_rules },
+        { "/v1/rules/test", false, API_POST, true, false, post_rules_test },
+        { "/v1/config", false, API_GET, false, false, get_config },
+        { "/metrics", false, API_GET, true, false, get_metrics },
+        { "/healthz", false, API_GET, false, false, get_healthz },
 };
 const size_t api_n_routes = ELEMENTSOF(api_routes);
 

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <strings.h>
 
+#include "api-cache.h"
 #include "doc-db.h"
 #include "log.h"
 
@@ -221,7 +222,8 @@ static int collect_body(ApiConn *c, const char *data, size_t size) {
 
 static enum MHD_Result dispatch(Api *api, struct MHD_Connection *connection, ApiConn *c) {
         ApiAnswer a = {};
-        bool in_txn = false;
+        bool in_txn = false, cache = false;
+        uint64_t version = 0;
         int r;
 
         if (c->route->read_db) {
@@ -234,6 +236,16 @@ static enum MHD_Result dispatch(Api *api, struct MHD_Connection *connection, Api
                         return queue_error(connection, c, 503, NULL, "cannot read the database: %s",
                                            sqlite3_errmsg(api->db));
                 in_txn = true;
+
+                /* Read before the first SELECT takes the snapshot: see api-cache.h. */
+                cache = c->route->cacheable && api->cache && doc_data_version(api->db, &version) >= 0;
+                if (cache) {
+                        r = api_cache_get(api->cache, version, c->raw_uri, &a);
+                        if (r > 0) {
+                                doc_read_end(api->db);
+                                return queue_answer(connection, c, &a);
+                        }
+                }
         }
 
         c->req.body = c->body;
@@ -248,6 +260,8 @@ static enum MHD_Result dispatch(Api *api, struct MHD_Connection *connection, Api
                 log_warning_errno(r, "Request '%s' failed: %m", c->raw_uri);
                 return queue_error(connection, c, 500, NULL, "internal error: %s", strerror(-r));
         }
+        if (cache)
+                api_cache_put(api->cache, version, c->raw_uri, &a);
         return queue_answer(connection, c, &a);
 }
 

@@ -19,8 +19,11 @@
 /* Request bodies (POST /v1/rules/test) larger than this get 413. */
 #define API_MAX_BODY (64 * 1024)
 
+typedef struct ApiCache ApiCache;
+
 typedef struct Api {
         Config *config;
+        ApiCache *cache; /* answers of cacheable routes until the database changes (api-cache.h) */
         char *state_dir;
         sqlite3 *db;    /* read-only; NULL until state.db could be opened (retried per request) */
         char *db_error; /* why the last open failed */
@@ -65,6 +68,7 @@ typedef struct ApiRoute {
         bool prefix;
         ApiMethods methods;
         bool read_db;      /* runs inside one read transaction of the database */
+        bool cacheable;    /* the answer depends only on the database rows (and the target): see api-cache.h */
         ApiHandler handler;
 } ApiRoute;
 

@@ -26,6 +26,20 @@ void doc_read_end(sqlite3 *db) {
                 (void) db_exec(db, "COMMIT");
 }
 
+int doc_data_version(sqlite3 *db, uint64_t *ret) {
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int rc, r;
+
+        r = db_prepare(db, "PRAGMA data_version", &st);
+        if (r < 0)
+                return r;
+        rc = sqlite3_step(st);
+        if (rc != SQLITE_ROW)
+                return doc_sqlite_error(rc);
+        *ret = (uint64_t) sqlite3_column_int64(st, 0);
+        return 0;
+}
+
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not one. Overlong forms, surrogates and
  * code points above U+10FFFF are invalid, as jansson sees them. */
 static size_t utf8_sequence(const unsigned char *s) {

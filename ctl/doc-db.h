@@ -26,6 +26,9 @@ int doc_db_open(const char *state_dir, sqlite3 **ret, char **ret_error);
 int doc_read_begin(sqlite3 *db);
 void doc_read_end(sqlite3 *db);
 
+/* PRAGMA data_version: changes exactly when another connection committed to the database. */
+int doc_data_version(sqlite3 *db, uint64_t *ret);
+
 /* Text as a JSON string; NULL gives JSON null. Bytes that are not UTF-8 become U+FFFD: the scanner
  * stores repaired text, but a document must never fail because one row is odd. Returns NULL only when
  * out of memory. */

@@ -483,6 +483,19 @@ def run_checks(api, tcp, unix, state, config, db, port):
            sample("procsync_sink_acked_version", sink="file", type="file"),
            sample("procsync_sink_in_sync", sink="http", type="http")) == (7, 1700000005, 0))
 
+    # ---- answers are kept only until the database changes ----
+    before = get(tcp, "/v1/processes/100").json()["name"]
+    db.execute("UPDATE match_decisions SET name = 'web2' WHERE pid = 100")
+    after = get(tcp, "/v1/processes/100").json()["name"]
+    db.execute("UPDATE match_decisions SET name = 'web' WHERE pid = 100")
+    check("a commit is seen by the next request (no stale cached answer)",
+          (before, after, get(tcp, "/v1/processes/100").json()["name"]) == ("web", "web2", "web"))
+    q = "/v1/lookup?proto=tcp&local=10.0.0.1:80&remote=10.0.0.2:5555"
+    n1 = len(get(tcp, q).json()["matches"])
+    db.execute("DELETE FROM scan_sockets WHERE id = 2")
+    n2 = len(get(tcp, q).json()["matches"])
+    check("a gone socket is gone from the next lookup", (n1, n2) == (1, 0), (n1, n2))
+
     # ---- /healthz ----
     r = get(tcp, "/healthz")
     check_json("healthz: 200 while every daemon reported within 3 cycles", r, {"healthy": True, "problems": []})
