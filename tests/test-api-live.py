@@ -125,8 +125,10 @@ def checks(api_port, config, server, client, port, client_port, root):
     for p, name, argv_tail in ((server, "live-server", f"{port} procsync-live-server"),
                                (client, "live-client", f"{port} procsync-live-client")):
         e = by_pid.get(p.pid, {})
-        want = {"pid": p.pid, "ppid": os.getpid(), "name": name, "process_name": os.path.basename(
-                    os.path.realpath(sys.executable))[:15], "user": me.pw_name, "uid": os.getuid(),
+        with open(f"/proc/{p.pid}/comm") as f:
+            comm = f.read().rstrip("\n")
+        want = {"pid": p.pid, "ppid": os.getpid(), "name": name, "process_name": comm, "user": me.pw_name,
+                "uid": os.getuid(),
                 "container_id": e.get("container_id"), "rule": 0, "gpid": None}
         check(f"{name}: pid, ppid, name from the rule, comm, user, uid, rule",
               {k: e.get(k) for k in want} == want, f"\n  got  {e}\n  want {want}")
