@@ -20,6 +20,8 @@
 #define API_MAX_CONNECTIONS 256
 #define API_CONNECTION_MEMORY (64 * 1024)
 #define API_CONNECTION_TIMEOUT_S 30
+/* The loop runs the server at least this often even when nothing happens. */
+#define API_SERVER_TICK_MS 1000
 
 typedef struct ApiServer ApiServer;
 
@@ -32,7 +34,7 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(ApiServer *, api_server_free);
 size_t api_server_n_fds(const ApiServer *s);
 /* Fills fds[0..api_server_n_fds()) with the daemons' epoll fds (POLLIN). */
 void api_server_pollfds(const ApiServer *s, struct pollfd *fds);
-/* The longest the loop may sleep before calling api_server_run() (-1: until an fd is ready). */
+/* The longest the loop may sleep before calling api_server_run() (at most API_SERVER_TICK_MS). */
 int api_server_timeout_ms(const ApiServer *s);
 /* Lets every daemon do what is ready (never blocks). */
 void api_server_run(ApiServer *s);

@@ -88,20 +88,22 @@ def main():
             check(f"{what}: answered {st}", st in statuses, answer[:300])
             next_ok(what)
 
-        # A 10 MiB body: refused from its Content-Length before it is read.
+        # A 10 MiB body: refused from its Content-Length before it is read. The answer comes without a
+        # body byte sent (reading it first: once the server closes, more data from us would make the
+        # kernel reset the connection and drop the answer before we read it).
         s = socket.create_connection(("127.0.0.1", port), timeout=10)
         s.sendall(b"POST /v1/rules/test HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                   b"Content-Length: 10485760\r\n\r\n")
         t0 = time.monotonic()
         answer = b""
         try:
-            s.sendall(b"{" + b" " * (1 << 20))
             while b"\r\n\r\n" not in answer:
                 b = s.recv(4096)
                 if not b:
                     break
                 answer += b
-        except (ConnectionResetError, BrokenPipeError):
+            s.sendall(b"{" + b" " * (1 << 20))
+        except (ConnectionResetError, BrokenPipeError, socket.timeout):
             pass
         s.close()
         check("10 MiB body with Content-Length: 413 before the body is read",
@@ -114,7 +116,7 @@ def main():
                      b"Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + body, timeout=30)
         check("10 MiB chunked body: 413", status_of(answer) == 413, answer[:200])
         next_ok("10 MiB chunked body")
-        answer = raw(port, b"GET /v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: 10485760\r\n\r\n" + b"x" * 4096)
+        answer = raw(port, b"GET /v1/status HTTP/1.1\r\nHost: x\r\nContent-Length: 10485760\r\n\r\n")
         check("10 MiB body on a GET: 413", status_of(answer) == 413, answer[:200])
         next_ok("10 MiB body on a GET")
 
