@@ -10,6 +10,12 @@
 #include "log.h"
 
 static const CtlVerb verbs[] = {
+        { "status", verb_status,
+          "  status                   Daemons, counts, tag command and sinks at a glance (exit 1: unhealthy)\n" },
+        { "processes", verb_processes,
+          "  processes [--all] [--name NAME] [--tag KEY:VALUE]...\n"
+          "                           The synced processes (--all: every scanned one, with action and reason)\n" },
+        { "sockets", verb_sockets, "  sockets [--pid N]        The scanned sockets and their processes\n" },
         { "config", verb_config,
           "  config check [FILE]      Check a config file; print problems as FILE:LINE:COL: message\n"
           "  config show              The effective config, and where each value comes from\n" },
