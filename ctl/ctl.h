@@ -48,9 +48,16 @@ int ctl_dispatch(const char *prefix, const CtlVerb *table, size_t n, const CtlCo
  * default), prints its diagnostics on stderr, and applies --state-dir. */
 int ctl_load_config(const CtlContext *ctx, Config **ret);
 
+/* Takes the value of a verb's option `opt` ("--bin-dir") from "--opt=VALUE" or the next word. Returns 0
+ * with *ret set (and *i past the value) when argv[*i] is `opt`, 1 when it is another word, -EINVAL (logged)
+ * when the value is missing. */
+int ctl_option_value(const char *opt, int argc, char *argv[], int *i, const char **ret);
+
 /* Prints a JSON document on stdout: what --json shows. */
 int ctl_print_json(const json_t *v);
 
 /* Verb families, one file each. */
 int verb_config(const CtlContext *ctx, int argc, char *argv[]);
 int verb_rules(const CtlContext *ctx, int argc, char *argv[]);
+int verb_run(const CtlContext *ctx, int argc, char *argv[]);
+int verb_reload(const CtlContext *ctx, int argc, char *argv[]);

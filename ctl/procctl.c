@@ -17,6 +17,13 @@ static const CtlVerb verbs[] = {
           "  rules list               The rules of the config file, in order (first match decides)\n"
           "  rules test --pid N | --name X [--cmdline S] [--parent P]... [--tag K=V]...\n"
           "                           Which rule decides a process, its action and its name\n" },
+        { "reload", verb_reload,
+          "  reload [--timeout 5s]    Make the scanner, matcher and exporter reload the config (SIGHUP); say\n"
+          "                           who reloaded and who kept the old config\n" },
+        { "run", verb_run,
+          "  run [--bin-dir DIR]      Run the four daemons in the foreground, restart any that dies; Ctrl-C\n"
+          "                           stops them (binaries: DIR, $PROCSYNC_LIBEXEC_DIR, the build tree, the\n"
+          "                           install dirs)\n" },
 };
 
 static void help(FILE *f) {
