@@ -230,8 +230,8 @@ int config_diags_to_json(const ConfigDiags *d, json_t **ret) {
                         return -ENOMEM;
         }
         root = json_pack("{s:o, s:b, s:I, s:I, s:O}", "path", json_string_or_null(d->path), "ok",
-                         d->n_errors == 0, "errors", (json_int_t) d->n_errors, "hidden", (json_int_t) d->n_hidden,
-                         "diagnostics", items);
+                         d->n_errors == 0, "errors", (json_int_t) d->n_errors, "hidden",
+                         (json_int_t) d->n_hidden, "diagnostics", items);
         if (!root)
                 return -ENOMEM;
         *ret = TAKE_PTR(root);

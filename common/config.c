@@ -221,7 +221,8 @@ int config_new_default(Config **ret) {
 }
 
 static bool api_listen_is_default(const Config *c) {
-        return !c->origin[CONFIG_KEY_API_LISTEN].from_file && !c->origin[CONFIG_KEY_API_LISTEN].from_override;
+        return !c->origin[CONFIG_KEY_API_LISTEN].from_file &&
+               !c->origin[CONFIG_KEY_API_LISTEN].from_override;
 }
 
 int config_set_state_dir(Config *c, const char *state_dir) {
@@ -258,7 +259,8 @@ static int parse_digits(const char **p, uint64_t *ret) {
         if (!isdigit((unsigned char) *s))
                 return -EINVAL;
         for (; isdigit((unsigned char) *s); s++)
-                if (__builtin_mul_overflow(n, 10, &n) || __builtin_add_overflow(n, (uint64_t) (*s - '0'), &n))
+                if (__builtin_mul_overflow(n, 10, &n) ||
+                    __builtin_add_overflow(n, (uint64_t) (*s - '0'), &n))
                         return -ERANGE;
         *p = s;
         *ret = n;
@@ -399,13 +401,14 @@ _printf_(5, 6) static int diags_add(ConfigDiags *d, ConfigDiagLevel level, unsig
         return r;
 }
 
-_printf_(4, 5) static int diag_at(Loader *l, ConfigDiagLevel level, const yaml_node_t *n, const char *fmt, ...) {
+_printf_(4, 5) static int diag_at(Loader *l, ConfigDiagLevel level, const yaml_node_t *n, const char *fmt,
+                                  ...) {
         va_list ap;
         int r;
 
         va_start(ap, fmt);
-        r = diags_addv(l->diags, level, (unsigned) n->start_mark.line + 1, (unsigned) n->start_mark.column + 1,
-                       fmt, ap);
+        r = diags_addv(l->diags, level, (unsigned) n->start_mark.line + 1,
+                       (unsigned) n->start_mark.column + 1, fmt, ap);
         va_end(ap);
         return r;
 }
@@ -489,14 +492,15 @@ static void set_origin(Loader *l, ConfigKey k, const yaml_node_t *key) {
 }
 
 /* Returns 1 and the value of a scalar, 0 for null (the caller keeps its default), -EINVAL otherwise. */
-static int get_scalar(Loader *l, const yaml_node_t *n, const char *what, const char *expected, const char **ret) {
+static int get_scalar(Loader *l, const yaml_node_t *n, const char *what, const char *expected,
+                      const char **ret) {
         if (node_is_null(n))
                 return 0;
         if (n->type != YAML_SCALAR_NODE)
                 return error_at(l, n, "'%s' must be %s, not %s", what, expected, node_kind(n));
         if (n->data.scalar.length > CONFIG_MAX_STRING)
-                return error_at(l, n, "'%s' is too long (%zu bytes, at most %d)", what, n->data.scalar.length,
-                                CONFIG_MAX_STRING);
+                return error_at(l, n, "'%s' is too long (%zu bytes, at most %d)", what,
+                                n->data.scalar.length, CONFIG_MAX_STRING);
         if (strlen(scalar(n)) != n->data.scalar.length)
                 return error_at(l, n, "'%s' contains a NUL character", what);
         *ret = scalar(n);
@@ -530,7 +534,8 @@ static int get_string(Loader *l, const yaml_node_t *n, const char *what, unsigne
 }
 
 /* get_string() into a field that owns its old value. */
-static int get_string_replace(Loader *l, const yaml_node_t *n, const char *what, unsigned flags, char **field) {
+static int get_string_replace(Loader *l, const yaml_node_t *n, const char *what, unsigned flags,
+                              char **field) {
         char *s = NULL;
         int r;
 
@@ -550,7 +555,8 @@ static int get_bool(Loader *l, const yaml_node_t *n, const char *what, bool *ret
         if (r <= 0)
                 return r;
         if (parse_bool(v, ret) < 0)
-                return error_at(l, n, "'%s' must be true or false (or yes/no, on/off), not '%s'", what, SAN(v));
+                return error_at(l, n, "'%s' must be true or false (or yes/no, on/off), not '%s'", what,
+                                SAN(v));
         return 1;
 }
 
@@ -578,7 +584,8 @@ static int get_duration(Loader *l, const yaml_node_t *n, const char *what, bool 
         return 1;
 }
 
-static int get_uint(Loader *l, const yaml_node_t *n, const char *what, uint64_t min, uint64_t max, uint64_t *ret) {
+static int get_uint(Loader *l, const yaml_node_t *n, const char *what, uint64_t min, uint64_t max,
+                    uint64_t *ret) {
         const char *v, *p;
         uint64_t u;
         int r;
@@ -589,7 +596,8 @@ static int get_uint(Loader *l, const yaml_node_t *n, const char *what, uint64_t 
         p = v;
         r = parse_digits(&p, &u);
         if (r == -EINVAL || *p != 0)
-                return error_at(l, n, "'%s' must be an integer between %" PRIu64 " and %" PRIu64 ", not '%s'",
+                return error_at(l, n,
+                                "'%s' must be an integer between %" PRIu64 " and %" PRIu64 ", not '%s'",
                                 what, min, max, SAN(v));
         if (r < 0 || u < min || u > max)
                 return error_at(l, n, "'%s' must be between %" PRIu64 " and %" PRIu64 ", not %s", what, min,
@@ -610,7 +618,8 @@ static int get_size(Loader *l, const yaml_node_t *n, const char *what, uint64_t 
                 return error_at(l, n, "'%s' must not be negative, got '%s'", what, SAN(v));
         r = parse_size(v, &u);
         if (r == -EINVAL)
-                return error_at(l, n, "'%s' is not a size: '%s' (bytes, or a number with K, KiB, M, MiB, G, GiB)",
+                return error_at(l, n,
+                                "'%s' is not a size: '%s' (bytes, or a number with K, KiB, M, MiB, G, GiB)",
                                 what, SAN(v));
         if (r < 0 || u == 0 || u > max)
                 return error_at(l, n, "'%s' must be between 1 byte and %" PRIu64 " MiB, not '%s'", what,
@@ -631,8 +640,8 @@ static int get_strv(Loader *l, const yaml_node_t *n, const char *what, unsigned 
                 return error_at(l, n, "'%s' must be a list, not %s", what, node_kind(n));
         len = seq_len(n);
         if (len > CONFIG_MAX_LIST)
-                return error_at(l, seq_item(l, n, CONFIG_MAX_LIST), "'%s' has too many items (%zu, at most %d)",
-                                what, len, CONFIG_MAX_LIST);
+                return error_at(l, seq_item(l, n, CONFIG_MAX_LIST),
+                                "'%s' has too many items (%zu, at most %d)", what, len, CONFIG_MAX_LIST);
         v = calloc(len + 1, sizeof(char *));
         if (!v)
                 return -ENOMEM;
@@ -691,7 +700,8 @@ static int walk_mapping(Loader *l, const yaml_node_t *map, const char *section, 
                         }
                 if (!h) {
                         if (section)
-                                r = warning_at(l, key, "unknown key '%s' in '%s', ignoring", SAN(name), section);
+                                r = warning_at(l, key, "unknown key '%s' in '%s', ignoring", SAN(name),
+                                               section);
                         else
                                 r = warning_at(l, key, "unknown top-level key '%s', ignoring", SAN(name));
                         if (fatal(r))
@@ -699,7 +709,8 @@ static int walk_mapping(Loader *l, const yaml_node_t *map, const char *section, 
                         continue;
                 }
                 if (first_line[i] > 0 && !(h->flags & KEY_REPEATABLE)) {
-                        r = error_at(l, key, "duplicate key '%s' (first at line %u)", h->name, first_line[i]);
+                        r = error_at(l, key, "duplicate key '%s' (first at line %u)", h->name,
+                                     first_line[i]);
                         if (fatal(r))
                                 return r;
                         continue;
@@ -734,7 +745,9 @@ static size_t utf8_chars(const char *s, size_t n) {
  * indexes in characters, PCRE2 offsets are in bytes. */
 static unsigned regex_error_column(const yaml_node_t *n, const char *pattern, size_t offset) {
         unsigned column = (unsigned) n->start_mark.column + 1;
-        size_t source = n->end_mark.index - n->start_mark.index, chars = utf8_chars(pattern, SIZE_MAX), quotes;
+        size_t source = n->end_mark.index - n->start_mark.index;
+        size_t chars = utf8_chars(pattern, SIZE_MAX);
+        size_t quotes;
 
         switch (n->data.scalar.style) {
         case YAML_PLAIN_SCALAR_STYLE:
@@ -840,8 +853,8 @@ static int parse_rules(Loader *l, const yaml_node_t *v, Config *c) {
                 };
                 if (item->type != YAML_MAPPING_NODE) {
                         r = error_at(l, item,
-                                     "a rule must be a mapping of match-regex, match-type, action, rewrite-name, "
-                                     "not %s",
+                                     "a rule must be a mapping (match-regex, match-type, action, "
+                                     "rewrite-name), not %s",
                                      node_kind(item));
                         if (fatal(r))
                                 return r;
@@ -1098,7 +1111,8 @@ static int parse_headers(Loader *l, const yaml_node_t *v, ConfigSink *s) {
         else if (v->type == YAML_SEQUENCE_NODE)
                 n = seq_len(v);
         else
-                return error_at(l, v, "'headers' must be a mapping of name: value or a list of \"Name: value\"");
+                return error_at(l, v,
+                                "'headers' must be a mapping of name: value or a list of \"Name: value\"");
         if (n > CONFIG_MAX_LIST)
                 return error_at(l, v, "'headers' has too many items (%zu, at most %d)", n, CONFIG_MAX_LIST);
         h = calloc(n + 1, sizeof(char *));
@@ -1140,7 +1154,8 @@ static int parse_headers(Loader *l, const yaml_node_t *v, ConfigSink *s) {
                         }
                         colon = strchr(line, ':');
                         if (!colon) {
-                                ok = error_at(l, name_node, "header '%s' must be \"Name: value\"", SAN(line));
+                                ok = error_at(l, name_node, "header '%s' must be \"Name: value\"",
+                                              SAN(line));
                                 if (fatal(ok))
                                         return ok;
                                 continue;
@@ -1157,7 +1172,8 @@ static int parse_headers(Loader *l, const yaml_node_t *v, ConfigSink *s) {
                         continue;
                 }
                 if (!header_value_valid(value)) {
-                        ok = error_at(l, value_node, "the value of header '%.*s' contains a control character",
+                        ok = error_at(l, value_node,
+                                      "the value of header '%.*s' contains a control character",
                                       (int) name_len, name);
                         if (fatal(ok))
                                 return ok;
@@ -1262,7 +1278,8 @@ static int sink_key(Loader *l, const KeyHandler *h, const yaml_node_t *key, cons
                 if (r <= 0)
                         return r;
                 if (!url_valid(str)) {
-                        r = error_at(l, value, "'url' must be an http:// or https:// URL, not '%s'", SAN(str));
+                        r = error_at(l, value, "'url' must be an http:// or https:// URL, not '%s'",
+                                     SAN(str));
                         free(str);
                         return r;
                 }
@@ -1318,7 +1335,8 @@ static int sink_check_required(Loader *l, const SinkCtx *ctx) {
 
         if (ctx->present & (1u << required[t].key))
                 return 0;
-        return error_at(l, ctx->item, "a sink of type %s needs '%s'", sink_type_to_string(t), required[t].name);
+        return error_at(l, ctx->item, "a sink of type %s needs '%s'", sink_type_to_string(t),
+                        required[t].name);
 }
 
 /* The type decides which keys apply, so it is read first wherever it stands in the mapping. */
@@ -1371,11 +1389,12 @@ static int sinks_name(Loader *l, SinkCtx *ctx, size_t n) {
         }
         for (size_t i = 0; i < n; i++)
                 for (size_t j = 0; j < i; j++) {
-                        if (!ctx[i].sink->name || !ctx[j].sink->name || !streq(ctx[i].sink->name, ctx[j].sink->name))
+                        if (!ctx[i].sink->name || !ctx[j].sink->name ||
+                            !streq(ctx[i].sink->name, ctx[j].sink->name))
                                 continue;
                         r = error_at(l, ctx[i].name_node ?: ctx[i].item,
-                                     "sink name '%s' is already used by the sink at line %zu", ctx[i].sink->name,
-                                     ctx[j].item->start_mark.line + 1);
+                                     "sink name '%s' is already used by the sink at line %zu",
+                                     ctx[i].sink->name, ctx[j].item->start_mark.line + 1);
                         if (fatal(r))
                                 return r;
                         break;
@@ -1444,6 +1463,8 @@ static int parse_sinks(Loader *l, const yaml_node_t *v, Config *c) {
 
 /* ---- Our own section (procsync:) ---- */
 
+/* "unix:PATH", "HOST:PORT" or "[IPV6]:PORT"; an IPv6 address needs its brackets, or the port would be
+ * ambiguous. Whether the host resolves is for procsync-api to find out. */
 static bool listen_valid(const char *s) {
         const char *colon, *port;
         uint64_t u;
@@ -1453,7 +1474,7 @@ static bool listen_valid(const char *s) {
         colon = strrchr(s, ':');
         if (!colon || colon == s)
                 return false;
-        if (s[0] == '[' && colon[-1] != ']')
+        if (s[0] == '[' ? colon[-1] != ']' || colon == s + 2 : memchr(s, ':', (size_t) (colon - s)) != NULL)
                 return false;
         port = colon + 1;
         return parse_digits(&port, &u) == 0 && *port == 0 && u > 0 && u <= UINT16_MAX;
@@ -1490,8 +1511,8 @@ static int procsync_key(Loader *l, const KeyHandler *h, const yaml_node_t *key, 
                 for (size_t i = 0; list[i]; i++)
                         if (!listen_valid(list[i]))
                                 r = error_at(l, seq_item(l, value, i),
-                                             "'%s' must be HOST:PORT, [IPV6]:PORT or unix:PATH, not '%s'", what,
-                                             SAN(list[i]));
+                                             "'%s' must be HOST:PORT, [IPV6]:PORT or unix:PATH, not '%s'",
+                                             what, SAN(list[i]));
                 if (r < 0) {
                         strv_free(list);
                         return r;
@@ -1575,8 +1596,9 @@ static int yaml_problem(Loader *l, const char *buf, size_t len, const yaml_parse
                 column = (unsigned) p->problem_mark.column + 1;
         }
         if (p->context)
-                return diags_add(l->diags, CONFIG_DIAG_ERROR, line, column, "invalid YAML: %s (%s at line %zu)",
-                                 strempty(p->problem), p->context, p->context_mark.line + 1);
+                return diags_add(l->diags, CONFIG_DIAG_ERROR, line, column,
+                                 "invalid YAML: %s (%s at line %zu)", strempty(p->problem), p->context,
+                                 p->context_mark.line + 1);
         return diags_add(l->diags, CONFIG_DIAG_ERROR, line, column, "invalid YAML: %s",
                          p->problem ?: "unknown error");
 }
@@ -1680,8 +1702,8 @@ int config_load_buffer(const char *path, const char *buf, size_t len, Config **r
         }
         errors_before = diags->n_errors;
         if (len > CONFIG_MAX_FILE_SIZE)
-                return diags_add(diags, CONFIG_DIAG_ERROR, 0, 0, "the file is too large (%zu bytes, at most %d)",
-                                 len, CONFIG_MAX_FILE_SIZE);
+                return diags_add(diags, CONFIG_DIAG_ERROR, 0, 0,
+                                 "the file is too large (%zu bytes, at most %d)", len, CONFIG_MAX_FILE_SIZE);
 
         r = config_new_seed_default(&c);
         if (r < 0)
@@ -1771,15 +1793,15 @@ static int load_file(const char *path, bool missing_ok, Config **ret, ConfigDiag
         }
         if (fd < 0) {
                 r = -errno;
-                if (diags_add(diags, CONFIG_DIAG_ERROR, 0, 0, "cannot open the config file: %s", strerror(-r)) ==
-                    -ENOMEM)
+                if (diags_add(diags, CONFIG_DIAG_ERROR, 0, 0, "cannot open the config file: %s",
+                              strerror(-r)) == -ENOMEM)
                         return -ENOMEM;
                 return r;
         }
         if (fstat(fd, &st) < 0) {
                 r = -errno;
-                if (diags_add(diags, CONFIG_DIAG_ERROR, 0, 0, "cannot stat the config file: %s", strerror(-r)) ==
-                    -ENOMEM)
+                if (diags_add(diags, CONFIG_DIAG_ERROR, 0, 0, "cannot stat the config file: %s",
+                              strerror(-r)) == -ENOMEM)
                         return -ENOMEM;
                 return r;
         }
@@ -1789,8 +1811,8 @@ static int load_file(const char *path, bool missing_ok, Config **ret, ConfigDiag
         if (r == -ENOMEM)
                 return r;
         if (r < 0) {
-                if (diags_add(diags, CONFIG_DIAG_ERROR, 0, 0, "cannot read the config file: %s", strerror(-r)) ==
-                    -ENOMEM)
+                if (diags_add(diags, CONFIG_DIAG_ERROR, 0, 0, "cannot read the config file: %s",
+                              strerror(-r)) == -ENOMEM)
                         return -ENOMEM;
                 return r;
         }

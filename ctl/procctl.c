@@ -45,15 +45,18 @@ static int option_argument(const char *opt, char *argv[], int argc, int *i, size
 
         if (*a == '=' && strneq(argv[*i], "--", 2))
                 a++;
-        if (*a) {
-                *ret = a;
-                return 0;
+        else if (!*a) {
+                if (*i + 1 >= argc) {
+                        log_error("Option '%s' needs an argument.", opt);
+                        return -EINVAL;
+                }
+                a = argv[++*i];
         }
-        if (*i + 1 >= argc) {
-                log_error("Option '%s' needs an argument.", opt);
+        if (!*a) {
+                log_error("Option '%s' needs a non-empty argument.", opt);
                 return -EINVAL;
         }
-        *ret = argv[++*i];
+        *ret = a;
         return 0;
 }
 
@@ -65,8 +68,8 @@ typedef enum Action {
 
 /* Moves the global options out of argv; everything else (the verb, its arguments and options, anything
  * after "--") stays in order in *ret_argv. */
-static int parse_global_options(int argc, char *argv[], CtlContext *ctx, Action *ret_action, char ***ret_argv,
-                                int *ret_argc) {
+static int parse_global_options(int argc, char *argv[], CtlContext *ctx, Action *ret_action,
+                                char ***ret_argv, int *ret_argc) {
         _cleanup_free_ char **rest = NULL;
         Action action = ACTION_RUN;
         int n = 0;
@@ -100,10 +103,6 @@ static int parse_global_options(int argc, char *argv[], CtlContext *ctx, Action 
                         rest[n++] = argv[i];
                 if (r < 0)
                         return r;
-        }
-        if (ctx->state_dir && isempty(ctx->state_dir)) {
-                log_error("--state-dir needs a directory.");
-                return -EINVAL;
         }
         *ret_action = action;
         *ret_argv = TAKE_PTR(rest);

@@ -57,7 +57,8 @@ static int config_check(const CtlContext *ctx, int argc, char *argv[]) {
 
         n_warnings = diags.n_items - diags.n_errors;
         if (!c->path)
-                printf("No config file ($%s is unset and %s does not exist): the embedded default applies.\n",
+                printf("No config file ($%s is unset and %s does not exist): the embedded default "
+                       "applies.\n",
                        CONFIG_ENV, CONFIG_DEFAULT_PATH);
         else
                 printf("%s: valid (%zu rule%s, %zu sink%s, %zu warning%s)\n", c->path, c->n_rules,
