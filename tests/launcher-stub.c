@@ -18,6 +18,7 @@
 #include "log.h"
 
 static const char *name;
+static bool no_term;
 
 static bool env_names_me(const char *var, int *ret_value) {
         const char *e = getenv(var);
@@ -33,11 +34,9 @@ static bool env_names_me(const char *var, int *ret_value) {
 static void misbehave_after_ready(void) {
         int status;
 
-        if (env_names_me("PROCSYNC_STUB_NO_TERM", NULL)) {
-                log_info("stub: ignoring SIGTERM");
-                (void) signal(SIGTERM, SIG_IGN);
-                (void) signal(SIGINT, SIG_IGN);
-        }
+        /* The daemon runtime reads SIGTERM from a signalfd, where SIG_IGN would not stop it: the loop
+         * below ignores the event instead. */
+        no_term = env_names_me("PROCSYNC_STUB_NO_TERM", NULL);
         if (env_names_me("PROCSYNC_STUB_EXIT", &status)) {
                 log_info("stub: exiting with status %d", status);
                 exit(status);
@@ -55,8 +54,10 @@ static int run_api(void) {
                 return -errno;
         (void) sd_notify(0, "READY=1\nSTATUS=Stub API, not listening");
         misbehave_after_ready();
-        if (sigwait(&mask, &sig) != 0)
-                return -EINTR;
+        do
+                if (sigwait(&mask, &sig) != 0)
+                        return -EINTR;
+        while (no_term);
         log_info("stub: terminating on SIG%s", sigabbrev_np(sig));
         return 0;
 }
@@ -82,6 +83,10 @@ static int run_daemon(DaemonKind kind, const DaemonArgs *args) {
                 r = daemon_wait(d, USEC_INFINITY, &ev);
                 if (r < 0)
                         return log_error_errno(r, "Wait failed: %m");
+                if (ev == DAEMON_EVENT_TERMINATE && no_term) {
+                        log_info("stub: ignoring SIGTERM");
+                        continue;
+                }
                 if (ev == DAEMON_EVENT_TERMINATE) {
                         log_info("stub: terminating");
                         return 0;
