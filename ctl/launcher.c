@@ -8,6 +8,10 @@
  * procctl is known before the exits it causes, so they are not mistaken for crashes. The daemons have
  * process groups of their own (launcher-spawn.c): every signal they get comes from here.
  *
+ * The first daemon found (the scanner) starts alone and the others when it is ready, or when it fails,
+ * or after LAUNCHER_HOLD_TIMEOUT: it creates and migrates state.db, so the API does not start on a
+ * database that does not exist yet, and the writers do not race to create it.
+ *
  * Daemons are signalled through their pidfds: a pid that was reaped and reused can never be hit. */
 #include "launcher.h"
 
@@ -26,6 +30,8 @@
 /* After SIGKILL at the end of the grace period, how long to wait for the kernel to reap before giving
  * up (a process in uninterruptible sleep cannot be helped). */
 #define LAUNCHER_KILL_TIMEOUT (5 * USEC_PER_SEC)
+/* How long the other daemons wait for the first one to be ready before they start anyway. */
+#define LAUNCHER_HOLD_TIMEOUT (10 * USEC_PER_SEC)
 
 typedef enum ChildState {
         CHILD_ABSENT,    /* no binary found: never started */
@@ -53,6 +59,7 @@ typedef struct Child {
         usec_t backoff;       /* launcher_backoff()'s state */
         bool reload_pending;  /* SIGHUP came while starting: reload once ready */
         bool restart_now;     /* stopped on purpose to reload: start again without delay */
+        bool held;            /* waits for the first daemon to be ready (see the top of this file) */
 } Child;
 
 typedef struct Launcher {
@@ -191,6 +198,19 @@ static void announce_api(Launcher *l) {
 
 static void child_reload(Launcher *l, Child *c);
 
+/* The first daemon is ready or has failed: the others may start. */
+static void release_held(Launcher *l) {
+        for (size_t i = 0; i < ELEMENTSOF(l->children); i++) {
+                Child *c = &l->children[i];
+
+                if (!c->held)
+                        continue;
+                c->held = false;
+                if (c->state == CHILD_WAITING)
+                        c->restart_at = now_usec(CLOCK_MONOTONIC);
+        }
+}
+
 static void child_handle_notify(Launcher *l, Child *c) {
         for (;;) {
                 _cleanup_(notify_message_done) NotifyMessage m = {};
@@ -217,6 +237,7 @@ static void child_handle_notify(Launcher *l, Child *c) {
                         c->state = CHILD_RUNNING;
                         log_info("%s is ready (pid %d)%s%s", c->name, (int) c->pid, m.status ? ": " : "",
                                  strempty(m.status));
+                        release_held(l);
                         if (c->is_api)
                                 announce_api(l);
                         if (c->reload_pending) {
@@ -401,6 +422,7 @@ static void child_handle_exit(Launcher *l, Child *c) {
                 child_schedule_restart(c, 0);
                 return;
         }
+        release_held(l);
         delay = launcher_backoff(&c->backoff, uptime);
         log_warning("%s (pid %d) %s%s; restarting in %" PRIu64 " s", c->name, (int) pid, strempty(how),
                     was_ready ? "" : " before it was ready", delay / USEC_PER_SEC);
@@ -422,6 +444,7 @@ static void launcher_done(Launcher *l) {
 }
 
 static int find_binaries(Launcher *l) {
+        usec_t now = now_usec(CLOCK_MONOTONIC);
         size_t found = 0;
         int r;
 
@@ -443,7 +466,8 @@ static int find_binaries(Launcher *l) {
                 if (r < 0)
                         return log_error_errno(r, "Cannot create the notification socket for %s: %m", c->name);
                 c->state = CHILD_WAITING;
-                c->restart_at = 0;
+                c->held = found > 0;
+                c->restart_at = c->held ? now + LAUNCHER_HOLD_TIMEOUT : now;
                 found++;
         }
         if (found == 0)
@@ -571,15 +595,15 @@ int launcher_run(const LauncherOptions *o) {
         if (l.signal_fd < 0)
                 return log_error_errno(negative_errno(), "Cannot create a signalfd: %m");
 
-        r = find_binaries(&l);
-        if (r < 0)
-                return r;
-
         log_info("Running the procsync daemons as %s (uid %u), config %s, state in %s", user_name(uid),
                  (unsigned) uid, o->config_path ?: "(embedded default)", o->state_dir);
         if (uid != 0)
                 log_notice("Not running as root: procsync-scanner lists every process, but sees the sockets, "
                            "executable and network namespace only of %s's own processes", user_name(uid));
+
+        r = find_binaries(&l);
+        if (r < 0)
+                return r;
 
         return launcher_loop(&l);
 }

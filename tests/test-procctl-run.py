@@ -6,7 +6,8 @@ temporary directory given to --bin-dir; the first three use the real daemon runt
 READY=1, SIGHUP reload) or, with --real BUILD_DIR, the real procsync daemons of the build tree.
 
 What is checked, against what DESIGN.md "procctl" and the task say:
-  run:    one "is ready" line per daemon, pids equal to the heartbeat rows; the API's addresses printed;
+  run:    one "is ready" line per daemon, pids equal to the heartbeat rows, the scanner ready before the
+          others start; the API's addresses printed;
           each daemon a child of procctl in its own process group; a daemon killed with SIGKILL restarted
           (new pid printed and in its heartbeat row); SIGHUP forwarded (an invalid config is reported as
           kept, by every daemon, in the launcher's output and in the rows; a daemon that does not handle
@@ -211,6 +212,10 @@ def test_run_main(tmp):
         check("a ready line per daemon", len(pids) == 4, f"got {pids}\n{l.dump()}")
         if len(pids) != 4:
             return
+        _, ready = l.expect(r"procsync-scanner is ready", since=0)
+        _, started = l.expect(r"procsync-(matcher|exporter|api) started", since=0)
+        check("the scanner (which creates state.db) is ready before the others start",
+              ready is not None and started is not None and ready < started, l.dump())
         m, _ = l.expect(r"REST API on (.*); try: (curl .*)")
         check("the API's addresses are printed",
               m is not None and f"unix:{os.path.realpath(state)}/api.sock" in m.group(1)
