@@ -19,7 +19,8 @@ int heartbeat_read(sqlite3 *db, DaemonKind kind, Heartbeat *ret) {
         Heartbeat h = { .kind = kind };
         int r, rc;
 
-        r = db_prepare(db, "SELECT pid, pid_start_ticks, config_ok, config_error FROM daemons WHERE name = ?1",
+        r = db_prepare(db,
+                       "SELECT pid, pid_start_ticks, config_ok, config_error FROM daemons WHERE name = ?1",
                        &st);
         if (r < 0)
                 return r;

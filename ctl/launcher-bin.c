@@ -74,7 +74,8 @@ int launcher_find_binary(const char *name, const char *subdir, const char *overr
                         return -ENOMEM;
         } else {
                 /* Without /proc/self/exe (no /proc mounted) only the install dirs remain. */
-                if (self_parent_dir(&self) >= 0 && asprintf(&candidates[n++], "%s/%s/%s", self, subdir, name) < 0)
+                if (self_parent_dir(&self) >= 0 &&
+                    asprintf(&candidates[n++], "%s/%s/%s", self, subdir, name) < 0)
                         return -ENOMEM;
                 if (asprintf(&candidates[n++], "%s/%s", PROCSYNC_BINDIR, name) < 0 ||
                     asprintf(&candidates[n++], "%s/%s", PROCSYNC_SBINDIR, name) < 0)

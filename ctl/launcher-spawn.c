@@ -54,7 +54,8 @@ fail:
         _exit(127);
 }
 
-int launcher_spawn(const char *path, char *const argv[], char *const envp[], pid_t *ret_pid, int *ret_pidfd) {
+int launcher_spawn(const char *path, char *const argv[], char *const envp[], pid_t *ret_pid,
+                   int *ret_pidfd) {
         _cleanup_close_ int rfd = -EBADF, wfd = -EBADF, pidfd = -EBADF;
         pid_t parent = getpid(), pid;
         int pipefd[2], e = 0;

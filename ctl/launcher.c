@@ -52,14 +52,14 @@ typedef struct Child {
         char *notify_address; /* "@xxxxx" for $NOTIFY_SOCKET */
 
         ChildState state;
-        pid_t pid;            /* while running */
-        int pidfd;            /* while running, else -EBADF */
-        usec_t started_at;    /* CLOCK_MONOTONIC */
-        usec_t restart_at;    /* CLOCK_MONOTONIC, in CHILD_WAITING */
-        usec_t backoff;       /* launcher_backoff()'s state */
-        bool reload_pending;  /* SIGHUP came while starting: reload once ready */
-        bool restart_now;     /* stopped on purpose to reload: start again without delay */
-        bool held;            /* waits for the first daemon to be ready (see the top of this file) */
+        pid_t pid;           /* while running */
+        int pidfd;           /* while running, else -EBADF */
+        usec_t started_at;   /* CLOCK_MONOTONIC */
+        usec_t restart_at;   /* CLOCK_MONOTONIC, in CHILD_WAITING */
+        usec_t backoff;      /* launcher_backoff()'s state */
+        bool reload_pending; /* SIGHUP came while starting: reload once ready */
+        bool restart_now;    /* stopped on purpose to reload: start again without delay */
+        bool held;           /* waits for the first daemon to be ready (see the top of this file) */
 } Child;
 
 typedef struct Launcher {
@@ -67,8 +67,8 @@ typedef struct Launcher {
         Child children[4];
         int signal_fd;
         bool stopping;
-        bool killed;           /* SIGKILL sent to what was left */
-        usec_t stop_deadline;  /* CLOCK_MONOTONIC */
+        bool killed;          /* SIGKILL sent to what was left */
+        usec_t stop_deadline; /* CLOCK_MONOTONIC */
         bool api_announced;
 } Launcher;
 
@@ -94,7 +94,8 @@ static const char *signal_name(int sig) {
  * daemon (the watchdog, socket activation). The strings are borrowed, but for `owned`. */
 static int child_environment(const Child *c, char ***ret, char **ret_owned) {
         static const char *const drop[] = {
-                "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=", "LISTEN_FDS=", "LISTEN_PID=", "LISTEN_FDNAMES=",
+                "NOTIFY_SOCKET=", "WATCHDOG_USEC=", "WATCHDOG_PID=",
+                "LISTEN_FDS=",    "LISTEN_PID=",    "LISTEN_FDNAMES=",
         };
         _cleanup_free_ char *notify = NULL;
         char **env;
@@ -152,8 +153,8 @@ static void child_start(Launcher *l, Child *c) {
         if (r < 0) {
                 usec_t delay = launcher_backoff(&c->backoff, 0);
 
-                log_error_errno(r, "Cannot start %s ('%s'): %m; trying again in %" PRIu64 " s", c->name, c->path,
-                                delay / USEC_PER_SEC);
+                log_error_errno(r, "Cannot start %s ('%s'): %m; trying again in %" PRIu64 " s", c->name,
+                                c->path, delay / USEC_PER_SEC);
                 child_schedule_restart(c, delay);
                 return;
         }
@@ -187,7 +188,8 @@ static void announce_api(Launcher *l) {
                 if (example)
                         continue;
                 if (is_unix)
-                        (void) asprintf(&example, "curl -s --unix-socket %s http://localhost/v1/status", *a + 5);
+                        (void) asprintf(&example, "curl -s --unix-socket %s http://localhost/v1/status",
+                                        *a + 5);
                 else
                         (void) asprintf(&example, "curl -s http://%s/v1/status", *a);
         }
@@ -218,7 +220,8 @@ static void child_handle_notify(Launcher *l, Child *c) {
 
                 r = notify_receive(c->notify_fd, &m);
                 if (r < 0) {
-                        log_warning_errno(r, "Failed to receive a notification for %s, ignoring: %m", c->name);
+                        log_warning_errno(r, "Failed to receive a notification for %s, ignoring: %m",
+                                          c->name);
                         return;
                 }
                 if (r == 0)
@@ -252,14 +255,14 @@ static void child_handle_notify(Launcher *l, Child *c) {
         }
 }
 
-/* ---- Signals to the daemons ---------------------------------------------------------------------------- */
+/* ---- Signals to the daemons -------------------------------------------------------------------------- */
 
 static int child_signal(Child *c, int sig) {
         if (!child_alive(c))
                 return 0;
         if (pidfd_send_signal(c->pidfd, sig, NULL, 0) < 0 && errno != ESRCH)
-                return log_warning_errno(negative_errno(), "Cannot send SIG%s to %s (pid %d): %m", signal_name(sig),
-                                         c->name, (int) c->pid);
+                return log_warning_errno(negative_errno(), "Cannot send SIG%s to %s (pid %d): %m",
+                                         signal_name(sig), c->name, (int) c->pid);
         return 0;
 }
 
@@ -285,8 +288,8 @@ static void child_reload(Launcher *l, Child *c) {
 
         r = proc_signals_read("/proc", c->pid, &s);
         if (r < 0) {
-                log_debug_errno(r, "Cannot read the signal masks of %s (pid %d), not reloading it: %m", c->name,
-                                (int) c->pid);
+                log_debug_errno(r, "Cannot read the signal masks of %s (pid %d), not reloading it: %m",
+                                c->name, (int) c->pid);
                 return;
         }
         if (!proc_signals_handles(&s, SIGHUP)) {
@@ -371,7 +374,8 @@ static char *describe_exit(const siginfo_t *si) {
         if (si->si_code == CLD_EXITED)
                 (void) asprintf(&s, "exited with status %d", si->si_status);
         else
-                (void) asprintf(&s, "was killed by signal %d (SIG%s)%s", si->si_status, signal_name(si->si_status),
+                (void) asprintf(&s, "was killed by signal %d (SIG%s)%s", si->si_status,
+                                signal_name(si->si_status),
                                 si->si_code == CLD_DUMPED ? ", core dumped" : "");
         return s;
 }
@@ -391,7 +395,8 @@ static void child_handle_exit(Launcher *l, Child *c) {
         pid_t pid = c->pid;
 
         if (waitid(P_PIDFD, (id_t) c->pidfd, &si, WEXITED | WNOHANG) < 0) {
-                log_warning_errno(negative_errno(), "Cannot collect the exit of %s (pid %d): %m", c->name, (int) pid);
+                log_warning_errno(negative_errno(), "Cannot collect the exit of %s (pid %d): %m", c->name,
+                                  (int) pid);
                 si.si_pid = pid;
                 si.si_code = CLD_EXITED;
                 si.si_status = 255;
@@ -456,23 +461,25 @@ static int find_binaries(Launcher *l) {
                 if (r == -ENOENT) {
                         log_warning("%s was not found (looked for %s): running without it%s", c->name,
                                     strempty(tried),
-                                    c->is_api ? "; there is no REST API, but procctl reads the database directly"
-                                              : "");
+                                    c->is_api ? "; no REST API (procctl reads the database)" : "");
                         continue;
                 }
                 if (r < 0)
                         return log_error_errno(r, "Cannot look for %s: %m", c->name);
                 r = notify_socket_open(&c->notify_fd, &c->notify_address);
                 if (r < 0)
-                        return log_error_errno(r, "Cannot create the notification socket for %s: %m", c->name);
+                        return log_error_errno(r, "Cannot create the notification socket for %s: %m",
+                                               c->name);
                 c->state = CHILD_WAITING;
                 c->held = found > 0;
                 c->restart_at = c->held ? now + LAUNCHER_HOLD_TIMEOUT : now;
                 found++;
         }
         if (found == 0)
-                return log_error_errno(-ENOENT, "None of the procsync daemons was found: build them (ninja -C build) "
-                                                "or point --bin-dir or $%s at them", LAUNCHER_BIN_DIR_ENV);
+                return log_error_errno(-ENOENT,
+                                       "None of the procsync daemons was found: build them (ninja -C build) "
+                                       "or point --bin-dir or $%s at them",
+                                       LAUNCHER_BIN_DIR_ENV);
         return 0;
 }
 
@@ -548,12 +555,11 @@ static int launcher_loop(Launcher *l) {
 
                 now = now_usec(CLOCK_MONOTONIC);
                 if (l->stopping) {
-                        if (any_alive(l) && now >= l->stop_deadline) {
-                                if (l->killed)
-                                        return log_error_errno(-ETIMEDOUT,
-                                                               "Daemons are still not gone after SIGKILL; giving up");
-                                kill_all(l, "did not stop within 10 s");
-                        }
+                        if (!any_alive(l) || now < l->stop_deadline)
+                                continue;
+                        if (l->killed)
+                                return log_error_errno(-ETIMEDOUT, "Daemons alive after SIGKILL; giving up");
+                        kill_all(l, "did not stop within 10 s");
                         continue;
                 }
                 for (size_t i = 0; i < ELEMENTSOF(l->children); i++) {
@@ -598,8 +604,9 @@ int launcher_run(const LauncherOptions *o) {
         log_info("Running the procsync daemons as %s (uid %u), config %s, state in %s", user_name(uid),
                  (unsigned) uid, o->config_path ?: "(embedded default)", o->state_dir);
         if (uid != 0)
-                log_notice("Not running as root: procsync-scanner lists every process, but sees the sockets, "
-                           "executable and network namespace only of %s's own processes", user_name(uid));
+                log_notice("Not running as root: procsync-scanner lists every process, but sees the sockets, the "
+                           "executable and the network namespace only of %s's own processes",
+                           user_name(uid));
 
         r = find_binaries(&l);
         if (r < 0)

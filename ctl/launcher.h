@@ -14,8 +14,8 @@
 #include "time-util.h"
 
 /* Restart backoff: 1 s, doubled after each death up to 30 s; back to 1 s once a daemon stayed up 60 s. */
-#define LAUNCHER_BACKOFF_MIN (1 * USEC_PER_SEC)
-#define LAUNCHER_BACKOFF_MAX (30 * USEC_PER_SEC)
+#define LAUNCHER_BACKOFF_MIN   (1 * USEC_PER_SEC)
+#define LAUNCHER_BACKOFF_MAX   (30 * USEC_PER_SEC)
 #define LAUNCHER_BACKOFF_RESET (60 * USEC_PER_SEC)
 /* How long the daemons get to exit after SIGTERM before SIGKILL. */
 #define LAUNCHER_STOP_TIMEOUT (10 * USEC_PER_SEC)
@@ -37,8 +37,8 @@ static inline usec_t launcher_backoff(usec_t *backoff, usec_t uptime) {
 #define LAUNCHER_BIN_DIR_ENV "PROCSYNC_LIBEXEC_DIR"
 
 /* Finds the executable `name` ("procsync-scanner"), which the build tree keeps in `subdir` ("scanner"):
- *   - with `override_dir` (--bin-dir or $PROCSYNC_LIBEXEC_DIR): only <dir>/<name>, then <dir>/<subdir>/<name>
- *     (so a flat directory and a build tree both work);
+ *   - with `override_dir` (--bin-dir or $PROCSYNC_LIBEXEC_DIR): only <dir>/<name>, then
+ *     <dir>/<subdir>/<name> (so a flat directory and a build tree both work);
  *   - else ../<subdir>/<name> next to the directory of procctl's own binary (/proc/self/exe: the build
  *     tree), then the install's bindir and sbindir.
  * Returns 0 and the path, or -ENOENT with *ret_tried listing the places looked at ("A, B, C"). */

@@ -103,12 +103,14 @@ static void test_proc_signals_parse(void **state) {
 
         /* A missing line or a bad value is not a status file. */
         assert_int_equal(proc_signals_parse(status, 60, &s), -EBADMSG);
-        assert_int_equal(proc_signals_parse("SigPnd:\tzz\nShdPnd:\t0\nSigBlk:\t0\nSigIgn:\t0\nSigCgt:\t0\n", 51, &s),
-                         -EBADMSG);
-        assert_int_equal(proc_signals_parse("SigPnd:\t00000000000000000\nShdPnd:\t0\nSigBlk:\t0\nSigIgn:\t0\n"
-                                            "SigCgt:\t0\n",
-                                            68, &s),
-                         -EBADMSG);
+        assert_int_equal(
+                proc_signals_parse("SigPnd:\tzz\nShdPnd:\t0\nSigBlk:\t0\nSigIgn:\t0\nSigCgt:\t0\n", 51, &s),
+                -EBADMSG);
+        assert_int_equal(
+                proc_signals_parse("SigPnd:\t00000000000000000\nShdPnd:\t0\nSigBlk:\t0\nSigIgn:\t0\n"
+                                   "SigCgt:\t0\n",
+                                   68, &s),
+                -EBADMSG);
 }
 
 static void test_proc_signals_live(void **state) {

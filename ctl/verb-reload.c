@@ -31,13 +31,13 @@
 
 #define RELOAD_DEFAULT_TIMEOUT (5 * USEC_PER_SEC)
 /* After a daemon has taken the signal: how long the row may take to show the expected outcome. */
-#define RELOAD_SETTLE (1 * USEC_PER_SEC)
+#define RELOAD_SETTLE           (1 * USEC_PER_SEC)
 #define RELOAD_POLL_INTERVAL_MS 20
 
 typedef enum TargetState {
-        TARGET_SKIPPED,  /* not running, or could not be signalled: reported already */
+        TARGET_SKIPPED, /* not running, or could not be signalled: reported already */
         TARGET_SIGNALLED,
-        TARGET_TAKEN,    /* SIGHUP no longer pending: it is reloading or has reloaded */
+        TARGET_TAKEN, /* SIGHUP no longer pending: it is reloading or has reloaded */
         TARGET_DONE,
 } TargetState;
 
@@ -59,7 +59,8 @@ static void signal_one(sqlite3 *db, const char *state_dir, Target *t) {
 
         r = heartbeat_read(db, t->h.kind, &t->h);
         if (r == -ENOENT) {
-                printf("%s: not running (it never ran with the state directory '%s')\n", name_of(t), state_dir);
+                printf("%s: not running (it never ran with the state directory '%s')\n", name_of(t),
+                       state_dir);
                 return;
         }
         if (r < 0) {
@@ -168,8 +169,8 @@ int verb_reload(const CtlContext *ctx, int argc, char *argv[]) {
                 log_warning("Signalling the daemons anyway: they will keep their current configuration.");
                 config_ok = false;
         } else if (r == -EINVAL) {
-                log_error("Not signalling the daemons: they would keep their current configuration. Fix the file "
-                          "(procctl config check), or give --state-dir to signal them anyway.");
+                log_error("Not signalling the daemons: they would keep their current configuration. Fix the "
+                          "file (procctl config check), or give --state-dir to signal them anyway.");
                 return CTL_EXIT_FAILURE;
         } else if (r < 0)
                 return r;
@@ -217,8 +218,9 @@ int verb_reload(const CtlContext *ctx, int argc, char *argv[]) {
                                 printf("%s (pid %d): signalled; %s within %.1f s (a daemon reloads between "
                                        "cycles)\n",
                                        name_of(t), (int) t->h.pid,
-                                       t->state == TARGET_SIGNALLED ? "it did not take the signal"
-                                                                    : "its heartbeat did not confirm the reload",
+                                       t->state == TARGET_SIGNALLED
+                                               ? "it did not take the signal"
+                                               : "its heartbeat did not confirm the reload",
                                        (double) timeout / USEC_PER_SEC);
                         }
                         break;

@@ -36,8 +36,8 @@ static int check_not_running(const char *state_dir) {
 
                 if (heartbeat_read(db, k, &h) < 0 || heartbeat_open_pidfd(&h, &pidfd) < 0)
                         continue;
-                log_error("procsync-%s is already running (pid %d) with the state directory '%s': stop it first, "
-                          "or give another --state-dir.",
+                log_error("procsync-%s is already running (pid %d) with the state directory '%s': stop it "
+                          "first, or give another --state-dir.",
                           daemon_kind_to_string(k), (int) h.pid, state_dir);
                 return -EBUSY;
         }
@@ -71,10 +71,12 @@ int verb_run(const CtlContext *ctx, int argc, char *argv[]) {
                 return r;
 
         if (mkdir(c->state_dir, 0755) < 0 && errno != EEXIST)
-                return log_error_errno(negative_errno(), "Cannot create the state directory '%s': %m", c->state_dir);
+                return log_error_errno(negative_errno(), "Cannot create the state directory '%s': %m",
+                                       c->state_dir);
         state_dir = realpath(c->state_dir, NULL);
         if (!state_dir)
-                return log_error_errno(negative_errno(), "Cannot resolve the state directory '%s': %m", c->state_dir);
+                return log_error_errno(negative_errno(), "Cannot resolve the state directory '%s': %m",
+                                       c->state_dir);
         /* Also makes the default unix: address of the API absolute, as printed. */
         r = config_set_state_dir(c, state_dir);
         if (r < 0)
