@@ -604,7 +604,7 @@ int launcher_run(const LauncherOptions *o) {
         log_info("Running the procsync daemons as %s (uid %u), config %s, state in %s", user_name(uid),
                  (unsigned) uid, o->config_path ?: "(embedded default)", o->state_dir);
         if (uid != 0)
-                log_notice("Not running as root: procsync-scanner lists every process, but sees the sockets, "
+                log_notice("Not running as root: procsync-scanner lists every process, but sees sockets, "
                            "the executable and the network namespace only of %s's own processes",
                            user_name(uid));
 
