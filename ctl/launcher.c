@@ -319,12 +319,11 @@ static void stop_all(Launcher *l, const char *why) {
 
                 if (c->state == CHILD_WAITING)
                         c->state = CHILD_STOPPED;
-                if (child_alive(c)) {
-                        (void) child_signal(c, SIGTERM);
-                        n++;
-                }
+                n += child_alive(c);
         }
         log_info("%s: stopping %zu daemon%s", why, n, n == 1 ? "" : "s");
+        for (size_t i = 0; i < ELEMENTSOF(l->children); i++)
+                (void) child_signal(&l->children[i], SIGTERM);
 }
 
 static void kill_all(Launcher *l, const char *why) {

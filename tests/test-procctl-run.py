@@ -2,8 +2,9 @@
 """Integration test of `procctl run` (the launcher) and `procctl reload`, with real processes.
 
 The daemons are either stand-ins (tests/launcher-stub.c, copied under the four daemon names into a
-temporary directory given to --bin-dir; the first three use the real daemon runtime: heartbeat rows,
-READY=1, SIGHUP reload) or, with --real BUILD_DIR, the real procsync daemons of the build tree.
+temporary directory given to --bin-dir or $PROCSYNC_LIBEXEC_DIR; the first three use the real daemon
+runtime: heartbeat rows, READY=1, SIGHUP reload) or, with --real DIR, the real procsync daemons: DIR is
+procctl's own build tree (found without any override) or a directory holding them.
 
 What is checked, against what DESIGN.md "procctl" and the task say:
   run:    one "is ready" line per daemon, pids equal to the heartbeat rows, the scanner ready before the
@@ -20,7 +21,7 @@ What is checked, against what DESIGN.md "procctl" and the task say:
           a reaped child, a live process that does not handle SIGHUP (not signalled, still alive); exit
           status 1 when none could be signalled.
 
-Usage: test-procctl-run.py PROCCTL STUB [--real BUILD_DIR]
+Usage: test-procctl-run.py PROCCTL STUB [--real DIR]
 """
 import os
 import re
@@ -198,14 +199,14 @@ def test_run_main(tmp):
     config = os.path.join(tmp, "procsync.yaml")
     with open(config, "w") as f:
         f.write(VALID_CONFIG)
-    bin_dir = REAL or make_bin_dir(tmp, DAEMONS)
     env = dict(os.environ)
-    if REAL:
-        env.pop("PROCSYNC_LIBEXEC_DIR", None)
-        args = ["-c", config, "--state-dir", state, "run"]
+    env.pop("PROCSYNC_LIBEXEC_DIR", None)
+    if REAL and os.path.realpath(REAL) == os.path.realpath(os.path.join(os.path.dirname(PROCCTL), "..")):
+        pass  # procctl finds the daemons in its own build tree
     else:
-        env["PROCSYNC_LIBEXEC_DIR"] = bin_dir  # the environment override; main passes --bin-dir
-        args = ["-c", config, "--state-dir", state, "run"]
+        # The environment override here; test_run_failures gives --bin-dir.
+        env["PROCSYNC_LIBEXEC_DIR"] = REAL or make_bin_dir(tmp, DAEMONS)
+    args = ["-c", config, "--state-dir", state, "run"]
     l = Launcher(args, env=env)
     try:
         pids = ready_pids(l, DAEMONS)
@@ -357,8 +358,11 @@ def test_reload_rows(tmp):
     config = os.path.join(tmp, "procsync.yaml")
     with open(config, "w") as f:
         f.write(VALID_CONFIG)
-    scanner = os.path.join(REAL, "scanner", "procsync-scanner") if REAL else \
-        os.path.join(make_bin_dir(tmp, ["scanner"]), "procsync-scanner")
+    if REAL:
+        scanner = next(p for p in (os.path.join(REAL, "scanner", "procsync-scanner"),
+                                   os.path.join(REAL, "procsync-scanner")) if os.path.exists(p))
+    else:
+        scanner = os.path.join(make_bin_dir(tmp, ["scanner"]), "procsync-scanner")
     daemon = subprocess.Popen([scanner, "-c", config, "--state-dir", state], stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     sleeper = subprocess.Popen(["sleep", "300"])
