@@ -1,9 +1,10 @@
 /* A stand-in for the four procsync daemons in the tests of `procctl run` (test-procctl-run.py): copied to
  * procsync-scanner, -matcher, -exporter and -api, it behaves as the daemon its file name says, as far as
  * the launcher can see. The first three use the real daemon runtime (common/daemon.h: heartbeat row,
- * READY=1, SIGHUP reload with config_ok, clean stop on SIGTERM) around an empty cycle; procsync-api only
- * sends READY=1 and waits for SIGTERM, leaving SIGHUP at its default action (deadly), as a daemon that
- * does not reload would.
+ * READY=1, SIGHUP reload with config_ok, clean stop on SIGTERM) around an empty cycle; procsync-api
+ * listens on <state dir>/api.sock (the default unix: address, by which `procctl reload` finds it), sends
+ * READY=1 and waits for SIGTERM, leaving SIGHUP at its default action (deadly), as a daemon that does not
+ * reload would.
  *
  * Misbehaviour on request, from the environment (NAME is the file name, e.g. procsync-matcher):
  *   PROCSYNC_STUB_EXIT=NAME:STATUS   exit with STATUS right after READY=1
@@ -12,6 +13,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <systemd/sd-daemon.h>
 
 #include "daemon.h"
@@ -43,9 +46,19 @@ static void misbehave_after_ready(void) {
         }
 }
 
-static int run_api(void) {
+static int run_api(const DaemonArgs *args) {
+        _cleanup_close_ int fd = -EBADF;
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
         sigset_t mask;
         int sig;
+
+        if (!args->state_dir || strlen(args->state_dir) + sizeof("/api.sock") > sizeof(sa.sun_path))
+                return log_error_errno(-EINVAL, "stub: needs a short --state-dir");
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/api.sock", args->state_dir);
+        (void) unlink(sa.sun_path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0 || bind(fd, (struct sockaddr *) &sa, sizeof(sa)) < 0 || listen(fd, 16) < 0)
+                return log_error_errno(-errno, "stub: cannot listen on '%s': %m", sa.sun_path);
 
         sigemptyset(&mask);
         sigaddset(&mask, SIGTERM);
@@ -59,6 +72,7 @@ static int run_api(void) {
                         return -EINTR;
         while (no_term);
         log_info("stub: terminating on SIG%s", sigabbrev_np(sig));
+        (void) unlink(sa.sun_path);
         return 0;
 }
 
@@ -117,7 +131,7 @@ int main(int argc, char *argv[]) {
                 return 2;
         }
         if (streq(name, "procsync-api"))
-                r = run_api();
+                r = run_api(&args);
         else {
                 kind = strneq(name, "procsync-", 9) ? daemon_kind_from_string(name + 9) : -EINVAL;
                 if (kind < 0) {

@@ -15,8 +15,8 @@ What is checked, against what DESIGN.md "procctl" and the task say:
           SIGHUP is restarted instead); a daemon exiting with status 3 restarted after 1, 2, 4 s; a missing
           binary reported and the others run; a second `procctl run` on the same state refused; SIGTERM and
           SIGINT stop everything with exit 0 and no process left (checked in /proc), a daemon that ignores
-          SIGTERM killed after 10 s.
-  reload: rows written by hand: a live stand-in daemon (reloaded; then "kept the old config" with the
+          SIGTERM killed after 10 s, or at once on a second SIGINT.
+  reload: the launcher's daemons, procsync-api found by its unix socket; rows written by hand: a live stand-in daemon (reloaded; then "kept the old config" with the
           FILE:LINE:COL of an invalid file), the pid of a live process with another start time, the pid of
           a reaped child, a live process that does not handle SIGHUP (not signalled, still alive); exit
           status 1 when none could be signalled.
@@ -283,6 +283,13 @@ def test_run_main(tmp):
             check(f"procctl reload: {n} reloaded",
                   re.search(rf"^{n} \(pid {pids[n]}\): reloaded$", p.stdout, re.M) is not None, p.stdout + p.stderr)
         check("procctl reload exits 0", p.returncode == 0, p.stdout + p.stderr)
+        if REAL:
+            check("procctl reload: the API (found by its unix socket) took the signal",
+                  re.search(rf"^api \(pid {pids['api']}\): took the signal", p.stdout, re.M), p.stdout)
+        else:
+            check("procctl reload: the stand-in API (found by its unix socket) is not sent a deadly SIGHUP",
+                  re.search(rf"^api \(pid {pids['api']}\): not signalled: it does not handle SIGHUP", p.stdout,
+                            re.M) and alive(pids["api"]), p.stdout)
 
         # A second launcher on the same state directory is refused.
         p = subprocess.run([PROCCTL, "-c", config, "--state-dir", state, "run"], capture_output=True, text=True,
@@ -346,6 +353,32 @@ def test_run_failures(tmp):
               f"took {took:.1f} s\n{l.dump()}")
         m, _ = l.expect(rf"procsync-matcher \(pid {pids.get('matcher')}\) stopped", timeout=1)
         check("the matcher stopped cleanly", m is not None, l.dump())
+        check("no daemon process is left", not processes_running(state), f"{processes_running(state)}")
+    finally:
+        l.kill()
+
+
+def test_run_second_interrupt(tmp):
+    """A second Ctrl-C does not wait for the grace period."""
+    print("# procctl run: a second SIGINT kills at once", flush=True)
+    state = os.path.join(tmp, "state")
+    bin_dir = make_bin_dir(tmp, ["scanner", "matcher"])
+    env = dict(os.environ, PROCSYNC_STUB_NO_TERM="procsync-scanner")
+    l = Launcher(["--state-dir", state, "run", f"--bin-dir={bin_dir}"], env=env)
+    try:
+        pids = ready_pids(l, ["scanner", "matcher"])
+        check("both stand-ins are ready", len(pids) == 2, l.dump())
+        t0 = time.monotonic()
+        os.kill(l.p.pid, signal.SIGINT)
+        m, _ = l.expect(r"Interrupted: stopping 2 daemons")
+        check("the first SIGINT starts the stop", m is not None, l.dump())
+        os.kill(l.p.pid, signal.SIGINT)
+        rc = l.wait(10)
+        took = time.monotonic() - t0
+        m, _ = l.expect(rf"procsync-scanner \(pid {pids.get('scanner')}\) is still stopping after a second "
+                        r"interrupt; killing it", timeout=1)
+        check("the second SIGINT kills what is left at once", rc == 0 and m is not None and took < 5,
+              f"rc {rc}, took {took:.1f} s\n{l.dump()}")
         check("no daemon process is left", not processes_running(state), f"{processes_running(state)}")
     finally:
         l.kill()
@@ -432,7 +465,8 @@ def test_reload_rows(tmp):
 
 
 def main():
-    tests = [test_run_main, test_reload_rows] if REAL else [test_run_main, test_run_failures, test_reload_rows]
+    tests = [test_run_main, test_reload_rows] if REAL else \
+        [test_run_main, test_run_failures, test_run_second_interrupt, test_reload_rows]
     for t in tests:
         tmp = tempfile.mkdtemp(prefix="procsync-run-")
         try:
