@@ -81,7 +81,7 @@ void daemon_args_done(DaemonArgs *a) {
                 return;
         free(a->config_path);
         free(a->state_dir);
-        *a = (DaemonArgs) {};
+        *a = (DaemonArgs){};
 }
 
 static int set_arg(char **dst, const char *opt, const char *value, char **ret_error) {
@@ -106,11 +106,11 @@ int daemon_parse_args(int argc, char *argv[], DaemonArgs *ret, char **ret_error)
                 ARG_VERSION,
         };
         static const struct option options[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
-                { "once", no_argument, NULL, ARG_ONCE },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+                {"config", required_argument, NULL, 'c'},
+                {"state-dir", required_argument, NULL, ARG_STATE_DIR},
+                {"once", no_argument, NULL, ARG_ONCE},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
                 {},
         };
         _cleanup_(daemon_args_done) DaemonArgs a = {};
@@ -163,7 +163,7 @@ int daemon_parse_args(int argc, char *argv[], DaemonArgs *ret, char **ret_error)
         }
 
         *ret = a;
-        a = (DaemonArgs) {};
+        a = (DaemonArgs){};
         return 0;
 }
 
@@ -171,8 +171,8 @@ void daemon_print_help(FILE *f, const char *program, const char *summary) {
         fprintf(f,
                 "%s [OPTIONS]\n\n"
                 "%s\n\n"
-                "  -c, --config FILE   configuration file (default: $" CONFIG_ENV ", then " CONFIG_DEFAULT_PATH
-                ",\n"
+                "  -c, --config FILE   configuration file (default: $" CONFIG_ENV
+                ", then " CONFIG_DEFAULT_PATH ",\n"
                 "                      else the embedded default)\n"
                 "      --state-dir DIR state directory (overrides procsync.state_dir)\n"
                 "      --once          run one cycle and exit\n"
@@ -252,9 +252,11 @@ static int heartbeat_register(Daemon *d) {
         int rc;
 
         if (asprintf(&sql,
-                     "INSERT INTO %1$s (id, pid, pid_start_ticks, started_at, config_path, config_ok, config_error) "
+                     "INSERT INTO %1$s (id, pid, pid_start_ticks, started_at, config_path, config_ok, "
+                     "config_error) "
                      "VALUES (1, ?1, ?2, ?3, ?4, 1, NULL) "
-                     "ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, pid_start_ticks = excluded.pid_start_ticks, "
+                     "ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, pid_start_ticks = "
+                     "excluded.pid_start_ticks, "
                      "started_at = excluded.started_at, config_path = excluded.config_path, config_ok = 1, "
                      "config_error = NULL "
                      "RETURNING generation",
@@ -300,8 +302,8 @@ static int heartbeat_set_config(Daemon *d, bool ok, const char *error) {
         return sqlite3_changes(d->db) > 0 ? 0 : -ENOENT;
 }
 
-int daemon_heartbeat_sql(sqlite3 *db, DaemonKind kind, int64_t now_ms, uint64_t cycle_ms, uint64_t generation,
-                         const char *stats_json, const char *last_error) {
+int daemon_heartbeat_sql(sqlite3 *db, DaemonKind kind, int64_t now_ms, uint64_t cycle_ms,
+                         uint64_t generation, const char *stats_json, const char *last_error) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         _cleanup_free_ char *sql = NULL;
         int rc;
@@ -454,7 +456,8 @@ int daemon_new(DaemonKind kind, const DaemonArgs *args, ConfigDiags *diags, Daem
         if (!d->state_dir)
                 return -ENOMEM;
         if (isempty(d->state_dir)) {
-                set_error(ret_error, "no state directory: neither --state-dir nor procsync.state_dir is set");
+                set_error(ret_error,
+                          "no state directory: neither --state-dir nor procsync.state_dir is set");
                 return -EINVAL;
         }
 
@@ -490,8 +493,8 @@ int daemon_new(DaemonKind kind, const DaemonArgs *args, ConfigDiags *diags, Daem
 
         r = heartbeat_register(d);
         if (r < 0) {
-                set_error(ret_error, "%s/%s: cannot record the %s in table %s: %s", d->state_dir, DB_FILENAME,
-                          kind_names[kind], kind_tables[kind], sqlite3_errmsg(d->db));
+                set_error(ret_error, "%s/%s: cannot record the %s in table %s: %s", d->state_dir,
+                          DB_FILENAME, kind_names[kind], kind_tables[kind], sqlite3_errmsg(d->db));
                 return r;
         }
 
@@ -590,8 +593,8 @@ int daemon_wait(Daemon *d, usec_t timeout, DaemonEvent *ret) {
 
         for (;;) {
                 struct pollfd p[2] = {
-                        { .fd = d->signal_fd, .events = POLLIN },
-                        { .fd = d->inotify_fd, .events = POLLIN },
+                        {.fd = d->signal_fd, .events = POLLIN},
+                        {.fd = d->inotify_fd, .events = POLLIN},
                 };
                 bool terminate = false, reload = false, changed = false;
                 usec_t until = deadline;
@@ -604,7 +607,7 @@ int daemon_wait(Daemon *d, usec_t timeout, DaemonEvent *ret) {
                 }
                 if (until != USEC_INFINITY) {
                         usec_t left = until > now ? until - now : 0;
-                        ts = (struct timespec) {
+                        ts = (struct timespec){
                                 .tv_sec = (time_t) (left / USEC_PER_SEC),
                                 .tv_nsec = (long) (left % USEC_PER_SEC * NSEC_PER_USEC),
                         };
@@ -626,7 +629,8 @@ int daemon_wait(Daemon *d, usec_t timeout, DaemonEvent *ret) {
 
                 if (terminate || reload || changed) {
                         *ret = terminate ? DAEMON_EVENT_TERMINATE
-                                         : reload ? DAEMON_EVENT_RELOAD : DAEMON_EVENT_DB_CHANGED;
+                               : reload  ? DAEMON_EVENT_RELOAD
+                                         : DAEMON_EVENT_DB_CHANGED;
                         return 0;
                 }
                 now = now_usec(CLOCK_MONOTONIC);
@@ -686,18 +690,20 @@ int daemon_heartbeat(Daemon *d, uint64_t cycle_ms, uint64_t generation, const ch
 
         if (!d)
                 return -EINVAL;
-        r = daemon_heartbeat_sql(d->db, d->kind, now_epoch_ms(), cycle_ms, generation, stats_json, last_error);
+        r = daemon_heartbeat_sql(d->db, d->kind, now_epoch_ms(), cycle_ms, generation, stats_json,
+                                 last_error);
         if (r < 0)
                 return r;
         d->generation = generation;
 
         if (last_error)
-                status = status_text("Last cycle failed (generation %" PRIu64 "): %s%s", generation, last_error,
-                                     d->config_failed ? "; configuration error, running on the previous one" : "");
+                status = status_text(
+                        "Last cycle failed (generation %" PRIu64 "): %s%s", generation, last_error,
+                        d->config_failed ? "; configuration error, running on the previous one" : "");
         else
-                status = status_text("Running, generation %" PRIu64 ", last cycle %" PRIu64 " ms%s", generation,
-                                     cycle_ms,
-                                     d->config_failed ? "; configuration error, running on the previous one" : "");
+                status = status_text(
+                        "Running, generation %" PRIu64 ", last cycle %" PRIu64 " ms%s", generation, cycle_ms,
+                        d->config_failed ? "; configuration error, running on the previous one" : "");
         notify_status("", status);
         daemon_keepalive(d);
         return 0;

@@ -10,9 +10,9 @@
  * at open). */
 #include "db.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <fcntl.h>
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -111,7 +111,8 @@ static int migrate(sqlite3 *db, const char *path, char **ret_error) {
 
         r = db_begin(db);
         if (r < 0) {
-                set_error(ret_error, "%s: cannot lock the database for migration: %s", path, sqlite3_errmsg(db));
+                set_error(ret_error, "%s: cannot lock the database for migration: %s", path,
+                          sqlite3_errmsg(db));
                 return r;
         }
         r = read_user_version(db, &v);
@@ -122,7 +123,8 @@ static int migrate(sqlite3 *db, const char *path, char **ret_error) {
         }
         if (v > schema_n_migrations) {
                 set_error(ret_error,
-                          "%s: database schema version %u is newer than this binary's (%u); refusing to touch it "
+                          "%s: database schema version %u is newer than this binary's (%u); refusing to "
+                          "touch it "
                           "(upgrade procsync or point --state-dir elsewhere)",
                           path, v, schema_n_migrations);
                 db_rollback(db);
@@ -137,7 +139,8 @@ static int migrate(sqlite3 *db, const char *path, char **ret_error) {
                         r = db_exec(db, pragma);
                 }
                 if (r < 0) {
-                        set_error(ret_error, "%s: migration %03u failed: %s", path, v + 1, sqlite3_errmsg(db));
+                        set_error(ret_error, "%s: migration %03u failed: %s", path, v + 1,
+                                  sqlite3_errmsg(db));
                         db_rollback(db);
                         return r;
                 }
@@ -183,13 +186,16 @@ static int first_read_error(sqlite3 *db, const char *path, bool ro, char **ret_e
         int prc = xrc & 0xff;
 
         if (prc == SQLITE_NOTADB || prc == SQLITE_CORRUPT) {
-                set_error(ret_error, "%s: not an SQLite database (%s); not touching it", path, sqlite3_errmsg(db));
+                set_error(ret_error, "%s: not an SQLite database (%s); not touching it", path,
+                          sqlite3_errmsg(db));
                 return -EBADMSG;
         }
         if (ro && (prc == SQLITE_READONLY || prc == SQLITE_CANTOPEN || prc == SQLITE_PERM)) {
                 set_error(ret_error,
-                          "%s: cannot read the database read-only (%s): it is in WAL mode and its '-wal'/'-shm' "
-                          "files are missing or unusable; they exist while the procsync daemons run, or run this "
+                          "%s: cannot read the database read-only (%s): it is in WAL mode and its "
+                          "'-wal'/'-shm' "
+                          "files are missing or unusable; they exist while the procsync daemons run, or run "
+                          "this "
                           "as a user that may write the state directory",
                           path, sqlite3_errmsg(db));
                 return -EACCES;
@@ -225,7 +231,8 @@ static int lock_directory(const char *path, int *ret_fd, char **ret_error) {
                         return r;
                 }
                 if (now_usec(CLOCK_MONOTONIC) >= deadline) {
-                        set_error(ret_error, "%s: another process has been opening the database for %d s; giving up",
+                        set_error(ret_error,
+                                  "%s: another process has been opening the database for %d s; giving up",
                                   dir, 2 * DB_BUSY_TIMEOUT_MS / 1000);
                         return -EBUSY;
                 }
@@ -246,7 +253,8 @@ int db_open_path(const char *path, DbOpenFlags flags, sqlite3 **ret, char **ret_
         if (ro && access(path, F_OK) < 0) {
                 r = negative_errno();
                 if (r == -ENOENT)
-                        set_error(ret_error, "%s: database does not exist (the procsync daemons create it)", path);
+                        set_error(ret_error, "%s: database does not exist (the procsync daemons create it)",
+                                  path);
                 else
                         set_error(ret_error, "%s: cannot access database: %s", path, strerror(-r));
                 return r;
@@ -263,7 +271,8 @@ int db_open_path(const char *path, DbOpenFlags flags, sqlite3 **ret, char **ret_
                                      SQLITE_OPEN_NOMUTEX,
                              NULL);
         if (rc != SQLITE_OK) {
-                set_error(ret_error, "%s: cannot open database: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+                set_error(ret_error, "%s: cannot open database: %s", path,
+                          db ? sqlite3_errmsg(db) : "out of memory");
                 return db_errno(rc) ?: -EIO;
         }
         (void) sqlite3_extended_result_codes(db, 1);
@@ -278,7 +287,8 @@ int db_open_path(const char *path, DbOpenFlags flags, sqlite3 **ret, char **ret_
 
         if (v > schema_n_migrations) {
                 set_error(ret_error,
-                          "%s: database schema version %u is newer than this binary's (%u); refusing to touch it "
+                          "%s: database schema version %u is newer than this binary's (%u); refusing to "
+                          "touch it "
                           "(upgrade procsync or point --state-dir elsewhere)",
                           path, v, schema_n_migrations);
                 return -EPROTO;
@@ -286,10 +296,11 @@ int db_open_path(const char *path, DbOpenFlags flags, sqlite3 **ret, char **ret_
 
         if (ro) {
                 if (v < schema_n_migrations) {
-                        set_error(ret_error,
-                                  "%s: database schema version %u is older than this binary's (%u); start the "
-                                  "daemons once to migrate it",
-                                  path, v, schema_n_migrations);
+                        set_error(
+                                ret_error,
+                                "%s: database schema version %u is older than this binary's (%u); start the "
+                                "daemons once to migrate it",
+                                path, v, schema_n_migrations);
                         return -EPROTO;
                 }
         } else {

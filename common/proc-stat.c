@@ -51,7 +51,7 @@ int proc_stat_parse(const char *buf, size_t len, ProcStat *ret) {
         memcpy(st.comm, open + 1, n);
         st.comm[n] = 0;
 
-        /* Fields after the comm: 3 state, 4 ppid, ..., 22 starttime. */
+        /* Fields after the comm: 3 state, 4 ppid, ..., 9 flags, ..., 22 starttime. */
         p = close + 1;
         for (field = 3; field <= 22; field++) {
                 const char *tok;
@@ -70,6 +70,11 @@ int proc_stat_parse(const char *buf, size_t len, ProcStat *ret) {
                         if (r < 0 || v > INT32_MAX)
                                 return -EBADMSG;
                         st.ppid = (pid_t) v;
+                } else if (field == 9) {
+                        r = parse_u64(tok, p, &v);
+                        if (r < 0 || v > UINT32_MAX)
+                                return -EBADMSG;
+                        st.flags = (uint32_t) v;
                 } else if (field == 22) {
                         r = parse_u64(tok, p, &st.start_ticks);
                         if (r < 0)
