@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Integration test of `procctl run` (the launcher) and `procctl reload`, with real processes.
 
-The daemons are either stand-ins (tests/launcher-stub.c, copied under the four daemon names into a
-temporary directory given to --bin-dir or $PROCSYNC_LIBEXEC_DIR; the first three use the real daemon
-runtime: heartbeat rows, READY=1, SIGHUP reload) or, with --real DIR, the real procsync daemons: DIR is
-procctl's own build tree (found without any override) or a directory holding them.
+The main test runs the real procsync daemons of the build tree (BUILD_ROOT) where they are built, and a
+stand-in for each one that is not (tests/launcher-stub.c, copied under the daemon's name; the stand-ins of
+the scanner, matcher and exporter use the real daemon runtime: heartbeat rows, READY=1, SIGHUP reload).
+With all four real, procctl finds them in its own build tree without any override; otherwise they are put
+together in a directory given through $PROCSYNC_LIBEXEC_DIR. The tests of failures (a missing binary, exit
+statuses, a daemon ignoring SIGTERM) use stand-ins only, as they need daemons that misbehave.
 
 What is checked, against what DESIGN.md "procctl" and the task say:
   run:    one "is ready" line per daemon, pids equal to the heartbeat rows, the scanner ready before the
@@ -21,7 +23,7 @@ What is checked, against what DESIGN.md "procctl" and the task say:
           a reaped child, a live process that does not handle SIGHUP (not signalled, still alive); exit
           status 1 when none could be signalled.
 
-Usage: test-procctl-run.py PROCCTL STUB [--real DIR]
+Usage: test-procctl-run.py PROCCTL STUB BUILD_ROOT
 """
 import os
 import re
@@ -35,8 +37,11 @@ import threading
 import time
 
 PROCCTL, STUB = sys.argv[1], sys.argv[2]
-REAL = sys.argv[4] if len(sys.argv) > 4 and sys.argv[3] == "--real" else None
+BUILD_ROOT = sys.argv[3]
 DAEMONS = ["scanner", "matcher", "exporter", "api"]
+SUBDIRS = {"scanner": "scanner", "matcher": "matcher", "exporter": "exporter", "api": "ctl"}
+REAL = {n: os.path.join(BUILD_ROOT, SUBDIRS[n], f"procsync-{n}") for n in DAEMONS
+        if os.access(os.path.join(BUILD_ROOT, SUBDIRS[n], f"procsync-{n}"), os.X_OK)}
 failures = 0
 checks = 0
 
@@ -201,11 +206,17 @@ def test_run_main(tmp):
         f.write(VALID_CONFIG)
     env = dict(os.environ)
     env.pop("PROCSYNC_LIBEXEC_DIR", None)
-    if REAL and os.path.realpath(REAL) == os.path.realpath(os.path.join(os.path.dirname(PROCCTL), "..")):
-        pass  # procctl finds the daemons in its own build tree
+    if len(REAL) == len(DAEMONS) and \
+            os.path.realpath(BUILD_ROOT) == os.path.realpath(os.path.join(os.path.dirname(PROCCTL), "..")):
+        print("# all four daemons are real, found in procctl's build tree", flush=True)
     else:
         # The environment override here; test_run_failures gives --bin-dir.
-        env["PROCSYNC_LIBEXEC_DIR"] = REAL or make_bin_dir(tmp, DAEMONS)
+        bin_dir = make_bin_dir(tmp, [n for n in DAEMONS if n not in REAL])
+        for n, path in REAL.items():
+            os.symlink(path, os.path.join(bin_dir, f"procsync-{n}"))
+        env["PROCSYNC_LIBEXEC_DIR"] = bin_dir
+        print(f"# real: {', '.join(REAL) or 'none'}; stand-ins: "
+              f"{', '.join(n for n in DAEMONS if n not in REAL) or 'none'}", flush=True)
     args = ["-c", config, "--state-dir", state, "run"]
     l = Launcher(args, env=env)
     try:
@@ -283,7 +294,7 @@ def test_run_main(tmp):
             check(f"procctl reload: {n} reloaded",
                   re.search(rf"^{n} \(pid {pids[n]}\): reloaded$", p.stdout, re.M) is not None, p.stdout + p.stderr)
         check("procctl reload exits 0", p.returncode == 0, p.stdout + p.stderr)
-        if REAL:
+        if "api" in REAL:
             check("procctl reload: the API (found by its unix socket) took the signal",
                   re.search(rf"^api \(pid {pids['api']}\): took the signal", p.stdout, re.M), p.stdout)
         else:
@@ -391,9 +402,8 @@ def test_reload_rows(tmp):
     config = os.path.join(tmp, "procsync.yaml")
     with open(config, "w") as f:
         f.write(VALID_CONFIG)
-    if REAL:
-        scanner = next(p for p in (os.path.join(REAL, "scanner", "procsync-scanner"),
-                                   os.path.join(REAL, "procsync-scanner")) if os.path.exists(p))
+    if "scanner" in REAL:
+        scanner = REAL["scanner"]
     else:
         scanner = os.path.join(make_bin_dir(tmp, ["scanner"]), "procsync-scanner")
     daemon = subprocess.Popen([scanner, "-c", config, "--state-dir", state], stdin=subprocess.DEVNULL,
@@ -465,8 +475,7 @@ def test_reload_rows(tmp):
 
 
 def main():
-    tests = [test_run_main, test_reload_rows] if REAL else \
-        [test_run_main, test_run_failures, test_run_second_interrupt, test_reload_rows]
+    tests = [test_run_main, test_run_failures, test_run_second_interrupt, test_reload_rows]
     for t in tests:
         tmp = tempfile.mkdtemp(prefix="procsync-run-")
         try:
