@@ -113,8 +113,8 @@ static int parse_global_options(int argc, char *argv[], CtlContext *ctx, Action 
 int main(int argc, char *argv[]) {
         _cleanup_free_ char **rest = NULL;
         CtlContext ctx = {};
-        Action action;
-        int n, r;
+        Action action = ACTION_RUN;
+        int n = 0, r;
 
         log_setup("procctl");
 
