@@ -272,7 +272,7 @@ static int exporter_extra(sqlite3 *db, Health *h, json_t *o) {
                 return -ENOMEM;
         r = db_prepare(db,
                        "SELECT name, type, acked_version, acked_version = (SELECT version FROM export_state), "
-                       "last_attempt_at, last_ok_at, last_error, failures, errors_total, next_attempt_at "
+                       "last_attempt_at, last_ok_at, last_error, failures, errors_total, next_attempt_at, target "
                        "FROM export_sinks ORDER BY name",
                        &st);
         if (r < 0)
@@ -284,6 +284,7 @@ static int exporter_extra(sqlite3 *db, Health *h, json_t *o) {
                         return -ENOMEM;
                 r = doc_set(s, "name", doc_column_string(st, 0));
                 r = r ?: doc_set(s, "type", doc_column_string(st, 1));
+                r = r ?: doc_set(s, "target", doc_column_string(st, 10));
                 r = r ?: doc_set(s, "acked_version", doc_column_integer(st, 2));
                 r = r ?: doc_set(s, "in_sync", json_boolean(sqlite3_column_int(st, 3) == 1));
                 r = r ?: doc_set(s, "last_attempt_at", doc_column_integer(st, 4));
