@@ -17,7 +17,7 @@
 #include "api.h"
 
 #define API_CACHE_MAX_ENTRIES 64
-#define API_CACHE_MAX_BYTES (32 * 1024 * 1024)
+#define API_CACHE_MAX_BYTES   (32 * 1024 * 1024)
 
 typedef struct ApiCache ApiCache;
 

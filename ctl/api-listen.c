@@ -27,7 +27,7 @@ void api_listeners_done(ApiListeners *l) {
                 free(l->items[i].unix_path);
         }
         free(l->items);
-        *l = (ApiListeners) {};
+        *l = (ApiListeners){};
 }
 
 static int append(ApiListeners *l, int fd, char *description, char *unix_path) {
@@ -36,7 +36,7 @@ static int append(ApiListeners *l, int fd, char *description, char *unix_path) {
         if (!m)
                 return -ENOMEM;
         l->items = m;
-        l->items[l->n++] = (ApiListener) { .fd = fd, .description = description, .unix_path = unix_path };
+        l->items[l->n++] = (ApiListener){.fd = fd, .description = description, .unix_path = unix_path};
         return 0;
 }
 
@@ -194,9 +194,9 @@ int api_listeners_open(ApiListeners *l, const char *spec, char **ret_error) {
                 return r;
         }
         if (s.family != AF_UNIX)
-                (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int) { 1 }, sizeof(int));
+                (void) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &(int){1}, sizeof(int));
         if (s.family == AF_INET6)
-                (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int) { 1 }, sizeof(int));
+                (void) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &(int){1}, sizeof(int));
 
         if (s.family == AF_UNIX) {
                 /* The umask makes the file 0660 from its creation; chmod() below is for a umask that was
@@ -249,8 +249,8 @@ int api_listeners_from_systemd(ApiListeners *l, char **ret_ignored) {
                 if (r < 0 || !api_fd_name_ok(name) || sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
                         char *s = NULL;
 
-                        if (r == 0 && asprintf(&s, "%s%sfd %d named '%s'", strempty(ignored), ignored ? "; " : "",
-                                               fd, name) >= 0) {
+                        if (r == 0 && asprintf(&s, "%s%sfd %d named '%s'", strempty(ignored),
+                                               ignored ? "; " : "", fd, name) >= 0) {
                                 free(ignored);
                                 ignored = s;
                         }

@@ -34,8 +34,9 @@ static void help(FILE *f) {
                 "Options:\n"
                 "  -c, --config FILE      Config file (else $%s, else %s)\n"
                 "      --state-dir DIR    State directory (overrides procsync.state_dir)\n"
-                "      --listen SPEC      Listen on HOST:PORT, [V6]:PORT or unix:PATH (repeatable; default:\n"
-                "                         procsync.api.listen). Sockets passed by systemd take precedence.\n"
+                "      --listen SPEC      Listen on HOST:PORT, [V6]:PORT or unix:PATH (repeatable;\n"
+                "                         default: procsync.api.listen). Sockets passed by systemd\n"
+                "                         take precedence.\n"
                 "  -h, --help             Show this help\n"
                 "      --version          Show the version\n",
                 CONFIG_ENV, CONFIG_DEFAULT_PATH);
@@ -45,11 +46,11 @@ static void help(FILE *f) {
 static int parse_argv(int argc, char *argv[]) {
         enum { ARG_STATE_DIR = 0x100, ARG_LISTEN, ARG_VERSION };
         static const struct option options[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
-                { "listen", required_argument, NULL, ARG_LISTEN },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+                {"config", required_argument, NULL, 'c'},
+                {"state-dir", required_argument, NULL, ARG_STATE_DIR},
+                {"listen", required_argument, NULL, ARG_LISTEN},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
                 {},
         };
         int c;
@@ -137,7 +138,8 @@ static int open_listeners(const Config *c, ApiListeners *l) {
                 return log_error_errno(r, "Failed to take the sockets passed by systemd: %m");
         if (ignored)
                 log_warning("Ignoring sockets passed by systemd that are not listening stream sockets named "
-                            "'api', 'api-*' or 'procsync-api.socket': %s", ignored);
+                            "'api', 'api-*' or 'procsync-api.socket': %s",
+                            ignored);
         if (r > 0)
                 return 0;
 
@@ -155,7 +157,8 @@ static int open_listeners(const Config *c, ApiListeners *l) {
 
                         r = api_listeners_open(l, *s, &error);
                         if (r < 0)
-                                return log_error_errno(r, "%s (procsync.api.listen)", error ?: "Out of memory.");
+                                return log_error_errno(r, "%s (procsync.api.listen)",
+                                                       error ?: "Out of memory.");
                 }
         if (l->n == 0)
                 return log_error_errno(-EINVAL, "Nothing to listen on (procsync.api.listen is empty).");
@@ -210,7 +213,8 @@ static int run(void) {
         for (size_t i = 0; i < listeners.n; i++) {
                 char *w = NULL;
 
-                if (asprintf(&w, "%s%s%s", strempty(where), where ? ", " : "", listeners.items[i].description) < 0) {
+                if (asprintf(&w, "%s%s%s", strempty(where), where ? ", " : "",
+                             listeners.items[i].description) < 0) {
                         r = log_error_errno(-ENOMEM, "Out of memory.");
                         goto finish;
                 }
@@ -254,7 +258,7 @@ static int run(void) {
                         if (timeout < 0 || left < timeout)
                                 timeout = left;
                 }
-                fds[0] = (struct pollfd) { .fd = sfd, .events = POLLIN };
+                fds[0] = (struct pollfd){.fd = sfd, .events = POLLIN};
                 api_server_pollfds(server, fds + 1);
                 if (poll(fds, n, timeout) < 0) {
                         if (errno == EINTR)

@@ -9,7 +9,6 @@
 
 #include "api.h"
 #include "config-json.h"
-#include "rules-json.h"
 #include "doc-db.h"
 #include "doc-lookup.h"
 #include "doc-metrics.h"
@@ -17,6 +16,7 @@
 #include "doc-rules.h"
 #include "doc-sockets.h"
 #include "doc-status.h"
+#include "rules-json.h"
 #include "time-util.h"
 
 /* Answers 400 naming the first argument not in `allowed` (NULL-terminated). Returns true when it did. */
@@ -71,7 +71,7 @@ static int get_status(Api *api, const ApiRequest *req, ApiAnswer *a) {
 }
 
 static int get_processes(Api *api, const ApiRequest *req, ApiAnswer *a) {
-        static const char *const allowed[] = { "all", "name", "tag", NULL };
+        static const char *const allowed[] = {"all", "name", "tag", NULL};
         ProcessQuery q = {};
         json_auto_t *doc = NULL;
         int r;
@@ -83,14 +83,16 @@ static int get_processes(Api *api, const ApiRequest *req, ApiAnswer *a) {
 
                 if (streq(arg->key, "all")) {
                         if (parse_bool(arg->value, &q.all) < 0)
-                                return api_answer_error(a, 400, "all='%s' is not 1, 0, true or false", arg->value);
+                                return api_answer_error(a, 400, "all='%s' is not 1, 0, true or false",
+                                                        arg->value);
                 } else if (streq(arg->key, "name")) {
                         if (isempty(arg->value))
                                 return api_answer_error(a, 400, "name= needs a name");
                         q.name = arg->value;
                 } else if (streq(arg->key, "tag")) {
                         if (q.n_tags >= PROCESS_QUERY_MAX_TAGS)
-                                return api_answer_error(a, 400, "more than %d tag= filters", PROCESS_QUERY_MAX_TAGS);
+                                return api_answer_error(a, 400, "more than %d tag= filters",
+                                                        PROCESS_QUERY_MAX_TAGS);
                         /* The filter points into the request's own copy of the argument. */
                         if (process_tag_filter_parse(arg->value, &q.tags[q.n_tags]) < 0)
                                 return api_answer_error(a, 400, "tag= needs KEY:VALUE or KEY");
@@ -117,7 +119,7 @@ static int get_process(Api *api, const ApiRequest *req, ApiAnswer *a) {
 }
 
 static int get_sockets(Api *api, const ApiRequest *req, ApiAnswer *a) {
-        static const char *const allowed[] = { "pid", NULL };
+        static const char *const allowed[] = {"pid", NULL};
         json_auto_t *doc = NULL;
         const char *s;
         pid_t pid = 0;
@@ -133,7 +135,7 @@ static int get_sockets(Api *api, const ApiRequest *req, ApiAnswer *a) {
 }
 
 static int get_lookup(Api *api, const ApiRequest *req, ApiAnswer *a) {
-        static const char *const allowed[] = { "proto", "local", "remote", NULL };
+        static const char *const allowed[] = {"proto", "local", "remote", NULL};
         const char *proto, *local, *remote;
         LookupEndpoint l, rm;
         json_auto_t *doc = NULL;
@@ -184,8 +186,8 @@ static int post_rules_test(Api *api, const ApiRequest *req, ApiAnswer *a) {
                 return 0;
         body = json_loadb(strempty(req->body), req->body_len, JSON_REJECT_DUPLICATES, &e);
         if (!body)
-                return api_answer_error(a, 400, "the body is not JSON: %s (line %d, column %d)", e.text, e.line,
-                                        e.column);
+                return api_answer_error(a, 400, "the body is not JSON: %s (line %d, column %d)", e.text,
+                                        e.line, e.column);
         r = doc_rules_test(api->db, api->config, body, &doc, &error);
         if (r == -EINVAL && error)
                 return api_answer_error(a, 400, "%s", error);
@@ -205,7 +207,7 @@ static int get_metrics(Api *api, const ApiRequest *req, ApiAnswer *a) {
         r = doc_metrics(api->db, api->config, now_epoch_ms(), &text, &len);
         if (r < 0)
                 return r;
-        *a = (ApiAnswer) { .status = 200, .content_type = DOC_METRICS_CONTENT_TYPE, .body = text, .len = len };
+        *a = (ApiAnswer){.status = 200, .content_type = DOC_METRICS_CONTENT_TYPE, .body = text, .len = len};
         return 0;
 }
 
@@ -242,16 +244,16 @@ static int get_healthz(Api *api, const ApiRequest *req, ApiAnswer *a) {
 
 const ApiRoute api_routes[] = {
         /* path, prefix, methods, read_db, cacheable, handler */
-        { "/v1/status", false, API_GET, true, false, get_status },
-        { "/v1/processes", false, API_GET, true, true, get_processes },
-        { "/v1/processes/", true, API_GET, true, true, get_process },
-        { "/v1/sockets", false, API_GET, true, true, get_sockets },
-        { "/v1/lookup", false, API_GET, true, true, get_lookup },
-        { "/v1/rules", false, API_GET, false, false, get_rules },
-        { "/v1/rules/test", false, API_POST, true, false, post_rules_test },
-        { "/v1/config", false, API_GET, false, false, get_config },
-        { "/metrics", false, API_GET, true, false, get_metrics },
-        { "/healthz", false, API_GET, false, false, get_healthz },
+        {"/v1/status", false, API_GET, true, false, get_status},
+        {"/v1/processes", false, API_GET, true, true, get_processes},
+        {"/v1/processes/", true, API_GET, true, true, get_process},
+        {"/v1/sockets", false, API_GET, true, true, get_sockets},
+        {"/v1/lookup", false, API_GET, true, true, get_lookup},
+        {"/v1/rules", false, API_GET, false, false, get_rules},
+        {"/v1/rules/test", false, API_POST, true, false, post_rules_test},
+        {"/v1/config", false, API_GET, false, false, get_config},
+        {"/metrics", false, API_GET, true, false, get_metrics},
+        {"/healthz", false, API_GET, false, false, get_healthz},
 };
 const size_t api_n_routes = ELEMENTSOF(api_routes);
 

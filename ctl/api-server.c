@@ -46,7 +46,7 @@ static ApiConn *api_conn_free(ApiConn *c) {
 
 void api_answer_done(ApiAnswer *a) {
         free(a->body);
-        *a = (ApiAnswer) {};
+        *a = (ApiAnswer){};
 }
 
 int api_answer_json(ApiAnswer *a, unsigned status, const json_t *doc) {
@@ -64,7 +64,7 @@ int api_answer_json(ApiAnswer *a, unsigned status, const json_t *doc) {
         body[len] = '\n';
         body[len + 1] = 0;
         api_answer_done(a);
-        *a = (ApiAnswer) { .status = status, .body = body, .len = len + 1 };
+        *a = (ApiAnswer){.status = status, .body = body, .len = len + 1};
         return 0;
 }
 
@@ -81,7 +81,7 @@ int api_answer_error(ApiAnswer *a, unsigned status, const char *fmt, ...) {
                 doc = json_pack("{s:o}", "error", doc_json_string(msg));
         if (!doc || api_answer_json(a, status, doc) < 0) {
                 api_answer_done(a);
-                *a = (ApiAnswer) { .status = 500 };
+                *a = (ApiAnswer){.status = 500};
         }
         return 0;
 }
@@ -98,7 +98,8 @@ static enum MHD_Result queue_answer(struct MHD_Connection *connection, ApiConn *
                 return MHD_NO;
         }
         a->body = NULL; /* MHD frees it with free() */
-        if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, a->content_type ?: "application/json") != MHD_YES ||
+        if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                    a->content_type ?: "application/json") != MHD_YES ||
             MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") != MHD_YES ||
             MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") != MHD_YES ||
             (a->allow && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, a->allow) != MHD_YES)) {
@@ -152,7 +153,8 @@ int api_db_ensure(Api *api) {
 static bool content_type_is_json(const char *ct) {
         size_t n = strlen("application/json");
 
-        return ct && strncasecmp(ct, "application/json", n) == 0 && (ct[n] == 0 || ct[n] == ';' || ct[n] == ' ');
+        return ct && strncasecmp(ct, "application/json", n) == 0 &&
+               (ct[n] == 0 || ct[n] == ';' || ct[n] == ' ');
 }
 
 static const char *route_allow(const ApiRoute *rt) {
@@ -174,11 +176,13 @@ static enum MHD_Result first_call(struct MHD_Connection *connection, ApiConn *c,
 
         c->route = api_route_find(c->req.uri.path, &c->req.rest);
         if (!c->route)
-                return queue_error(connection, c, 404, NULL, "no such path; see /v1/status, /v1/processes, "
+                return queue_error(connection, c, 404, NULL,
+                                   "no such path; see /v1/status, /v1/processes, "
                                    "/v1/sockets, /v1/lookup, /v1/rules, /v1/config, /metrics, /healthz");
-        if (c->route->methods == API_GET ? !streq(method, "GET") && !streq(method, "HEAD") : !streq(method, "POST"))
-                return queue_error(connection, c, 405, route_allow(c->route), "method %s is not allowed here",
-                                   method);
+        if (c->route->methods == API_GET ? !streq(method, "GET") && !streq(method, "HEAD")
+                                         : !streq(method, "POST"))
+                return queue_error(connection, c, 405, route_allow(c->route),
+                                   "method %s is not allowed here", method);
 
         len = MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (len) {
@@ -190,12 +194,14 @@ static enum MHD_Result first_call(struct MHD_Connection *connection, ApiConn *c,
                 if (errno != 0 || end == len || *end != 0 || len[0] == '-')
                         return queue_error(connection, c, 400, NULL, "bad Content-Length");
                 if (v > API_MAX_BODY)
-                        return queue_error(connection, c, 413, NULL, "request body over %d bytes", API_MAX_BODY);
+                        return queue_error(connection, c, 413, NULL, "request body over %d bytes",
+                                           API_MAX_BODY);
         }
         if (c->route->methods == API_POST &&
-            !content_type_is_json(MHD_lookup_connection_value(connection, MHD_HEADER_KIND,
-                                                              MHD_HTTP_HEADER_CONTENT_TYPE)))
-                return queue_error(connection, c, 415, NULL, "the body must be Content-Type: application/json");
+            !content_type_is_json(
+                    MHD_lookup_connection_value(connection, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE)))
+                return queue_error(connection, c, 415, NULL,
+                                   "the body must be Content-Type: application/json");
         return MHD_YES;
 }
 
@@ -344,17 +350,15 @@ int api_server_new(Api *api, ApiListeners *l, ApiServer **ret, char **ret_error)
                         (void) fcntl(l->items[i].fd, F_SETFL, flags | O_NONBLOCK);
                 s->daemons[i] = MHD_start_daemon(
                         MHD_USE_EPOLL | MHD_USE_ERROR_LOG, 0, NULL, NULL, access_handler, s,
-                        MHD_OPTION_LISTEN_SOCKET, (MHD_socket) l->items[i].fd,
-                        MHD_OPTION_CONNECTION_LIMIT, (unsigned) API_MAX_CONNECTIONS,
-                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) API_CONNECTION_MEMORY,
-                        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned) API_CONNECTION_TIMEOUT_S,
-                        MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
-                        MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL,
-                        MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, NULL,
-                        MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1,
-                        MHD_OPTION_END);
+                        MHD_OPTION_LISTEN_SOCKET, (MHD_socket) l->items[i].fd, MHD_OPTION_CONNECTION_LIMIT,
+                        (unsigned) API_MAX_CONNECTIONS, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+                        (size_t) API_CONNECTION_MEMORY, MHD_OPTION_CONNECTION_TIMEOUT,
+                        (unsigned) API_CONNECTION_TIMEOUT_S, MHD_OPTION_URI_LOG_CALLBACK, uri_log, NULL,
+                        MHD_OPTION_NOTIFY_COMPLETED, request_completed, NULL, MHD_OPTION_EXTERNAL_LOGGER,
+                        mhd_logger, NULL, MHD_OPTION_SIGPIPE_HANDLED_BY_APP, 1, MHD_OPTION_END);
                 if (!s->daemons[i]) {
-                        (void) asprintf(ret_error, "libmicrohttpd refused the socket '%s'", l->items[i].description);
+                        (void) asprintf(ret_error, "libmicrohttpd refused the socket '%s'",
+                                        l->items[i].description);
                         return -EINVAL;
                 }
                 s->n++;
@@ -380,9 +384,10 @@ size_t api_server_n_fds(const ApiServer *s) {
 
 void api_server_pollfds(const ApiServer *s, struct pollfd *fds) {
         for (size_t i = 0; i < s->n; i++) {
-                const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->daemons[i], MHD_DAEMON_INFO_EPOLL_FD);
+                const union MHD_DaemonInfo *info =
+                        MHD_get_daemon_info(s->daemons[i], MHD_DAEMON_INFO_EPOLL_FD);
 
-                fds[i] = (struct pollfd) { .fd = info ? info->epoll_fd : -1, .events = POLLIN };
+                fds[i] = (struct pollfd){.fd = info ? info->epoll_fd : -1, .events = POLLIN};
         }
 }
 

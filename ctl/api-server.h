@@ -17,8 +17,8 @@
 #include "api-listen.h"
 #include "api.h"
 
-#define API_MAX_CONNECTIONS 256
-#define API_CONNECTION_MEMORY (64 * 1024)
+#define API_MAX_CONNECTIONS      256
+#define API_CONNECTION_MEMORY    (64 * 1024)
 #define API_CONNECTION_TIMEOUT_S 30
 /* The loop runs the server at least this often even when nothing happens. */
 #define API_SERVER_TICK_MS 1000

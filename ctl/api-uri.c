@@ -56,7 +56,7 @@ void api_uri_done(ApiUri *u) {
                 free(u->args[i].key);
                 free(u->args[i].value);
         }
-        *u = (ApiUri) {};
+        *u = (ApiUri){};
 }
 
 static bool raw_char_ok(unsigned char c) {
@@ -111,7 +111,7 @@ int api_uri_parse(const char *raw, ApiUri *ret, const char **ret_error) {
                 p = end ? end + 1 : NULL;
         }
         *ret = u;
-        u = (ApiUri) {};
+        u = (ApiUri){};
         return 0;
 }
 

@@ -35,7 +35,7 @@ typedef struct ApiAnswer {
         const char *content_type; /* NULL: application/json */
         char *body;               /* malloc'd, or NULL for an empty body */
         size_t len;
-        const char *allow;        /* the Allow header of a 405 */
+        const char *allow; /* the Allow header of a 405 */
 } ApiAnswer;
 
 void api_answer_done(ApiAnswer *a);
@@ -49,8 +49,8 @@ int api_answer_error(ApiAnswer *a, unsigned status, const char *fmt, ...) _print
 
 typedef struct ApiRequest {
         ApiUri uri;
-        const char *rest;  /* what follows a prefix route's path ("1234" for /v1/processes/1234) */
-        const char *body;  /* the request body (NUL-terminated), NULL without one */
+        const char *rest; /* what follows a prefix route's path ("1234" for /v1/processes/1234) */
+        const char *body; /* the request body (NUL-terminated), NULL without one */
         size_t body_len;
 } ApiRequest;
 
@@ -64,11 +64,11 @@ typedef enum ApiMethods {
 } ApiMethods;
 
 typedef struct ApiRoute {
-        const char *path;  /* exact, or a prefix ending in '/' when prefix */
+        const char *path; /* exact, or a prefix ending in '/' when prefix */
         bool prefix;
         ApiMethods methods;
-        bool read_db;      /* runs inside one read transaction of the database */
-        bool cacheable;    /* the answer depends only on the database rows (and the target): see api-cache.h */
+        bool read_db;   /* runs inside one read transaction of the database */
+        bool cacheable; /* the answer depends only on the database rows (and the target): see api-cache.h */
         ApiHandler handler;
 } ApiRoute;
 

@@ -90,17 +90,17 @@ static json_t *endpoint_json(const LookupEndpoint *e) {
 }
 
 /* The connected sockets that are the `near` end of a flow to `far`. */
-#define QUERY_EXACT                                                                                       \
-        "SELECT " DOC_SOCKET_COLUMNS " FROM scan_sockets s "                                               \
-        "WHERE s.proto = ?1 AND s.state IN ('established', 'connected') "                                 \
-        "AND s.local_addr = ?2 AND s.local_port = ?3 AND s.remote_addr = ?4 AND s.remote_port = ?5 "      \
+#define QUERY_EXACT                                                                                         \
+        "SELECT " DOC_SOCKET_COLUMNS " FROM scan_sockets s "                                                \
+        "WHERE s.proto = ?1 AND s.state IN ('established', 'connected') "                                   \
+        "AND s.local_addr = ?2 AND s.local_port = ?3 AND s.remote_addr = ?4 AND s.remote_port = ?5 "        \
         "ORDER BY s.netns_inode, s.inode"
 /* UDP sockets bound to near's port on near's address or the any address (?4, ?5 are bound but unused:
  * SQLITE_RANGE is ignored). */
-#define QUERY_UDP_BOUND                                                                                   \
-        "SELECT " DOC_SOCKET_COLUMNS " FROM scan_sockets s "                                               \
+#define QUERY_UDP_BOUND                                                                                     \
+        "SELECT " DOC_SOCKET_COLUMNS " FROM scan_sockets s "                                                \
         "WHERE ?1 = 'udp' AND s.proto = 'udp' AND s.state = 'bound' AND s.local_port = ?3 "                 \
-        "AND (s.local_addr = ?2 OR s.local_addr IN ('0.0.0.0', '::')) "                                   \
+        "AND (s.local_addr = ?2 OR s.local_addr IN ('0.0.0.0', '::')) "                                     \
         "ORDER BY s.netns_inode, s.inode"
 
 static int find_side(sqlite3 *db, const char *query, const char *proto, const LookupEndpoint *near,
@@ -132,8 +132,9 @@ static int find_side(sqlite3 *db, const char *query, const char *proto, const Lo
                 pids = calloc(json_array_size(owners) + 1, sizeof(int64_t));
                 if (!pids)
                         return -ENOMEM;
-                json_array_foreach(owners, i, v)
+                json_array_foreach(owners, i, v) {
                         pids[i] = json_integer_value(v);
+                }
                 r = doc_processes_by_pid(db, pids, json_array_size(owners), &procs);
                 if (r < 0)
                         return r;

@@ -10,8 +10,9 @@
  * too, as on loopback, where both sides match). When no connected socket has the exact pair in either
  * direction, a UDP socket bound to the port of either end (on that address or the any address) stands for
  * the flow: a UDP server answers from its one bound socket. (Only then: with an exact match known, a
- * bound socket on the any address would also "match" the far end of every flow to that port elsewhere.) SOCKET is doc-sockets.h's, PROCESS the complete entry of
- * doc-processes.h (synced or not: "synced" says). No match is an empty list, not an error. */
+ * bound socket on the any address would also "match" the far end of every flow to that port elsewhere.)
+ * SOCKET is doc-sockets.h's, PROCESS the complete entry of doc-processes.h (synced or not: "synced" says).
+ * No match is an empty list, not an error. */
 #pragma once
 
 #include <jansson.h>
@@ -20,8 +21,8 @@
 #include <stdint.h>
 
 typedef struct LookupEndpoint {
-        int family;                   /* 4 or 6 */
-        char addr[INET6_ADDRSTRLEN];  /* canonical text, as the scanner stores it (v4-mapped -> IPv4) */
+        int family;                  /* 4 or 6 */
+        char addr[INET6_ADDRSTRLEN]; /* canonical text, as the scanner stores it (v4-mapped -> IPv4) */
         uint16_t port;
 } LookupEndpoint;
 

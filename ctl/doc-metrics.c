@@ -27,7 +27,8 @@ char *metrics_tag_label(const char *key) {
         if (asprintf(&s, "os_app_%s", key) < 0)
                 return NULL;
         for (char *p = s + strlen("os_app_"); *p; p++)
-                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_'))
+                if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                      *p == '_'))
                         *p = '_';
         return s;
 }
@@ -77,9 +78,10 @@ static int write_tag_labels(FILE *f, const json_t *tags) {
         keys = calloc(json_object_size(tags) + 1, sizeof(char *));
         if (!keys)
                 return -ENOMEM;
-        json_object_foreach((json_t *) tags, k, v)
+        json_object_foreach((json_t *) tags, k, v) {
                 if (json_is_string(v))
                         keys[n++] = k;
+        }
         qsort(keys, n, sizeof(char *), cmp_str);
 
         for (size_t i = 0; i < n; i++) {
@@ -98,8 +100,9 @@ static int write_tag_labels(FILE *f, const json_t *tags) {
 }
 
 static int process_info(FILE *f, sqlite3 *db) {
-        static const Family fam = { "procsync_process_info", "gauge",
-                                    "A synced process: its name, pid, kernel comm and business tags (os_app_<key>)." };
+        static const Family fam = {
+                "procsync_process_info", "gauge",
+                "A synced process: its name, pid, kernel comm and business tags (os_app_<key>)."};
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int rc, r;
 
@@ -168,10 +171,10 @@ static int query_family(FILE *f, sqlite3 *db, const Family *fam, const char *con
 }
 
 static int daemon_up(FILE *f, sqlite3 *db, const Config *c, int64_t now_ms) {
-        static const Family fam = { "procsync_daemon_up", "gauge",
-                                    "1 when the daemon's pid runs with the start time of its heartbeat row." };
-        static const Family fresh_fam = { "procsync_daemon_fresh", "gauge",
-                                          "1 when the daemon reported within 3 of its cycles." };
+        static const Family fam = {"procsync_daemon_up", "gauge",
+                                   "1 when the daemon's pid runs with the start time of its heartbeat row."};
+        static const Family fresh_fam = {"procsync_daemon_fresh", "gauge",
+                                         "1 when the daemon reported within 3 of its cycles."};
         json_auto_t *status = NULL;
         int r;
 
@@ -181,19 +184,21 @@ static int daemon_up(FILE *f, sqlite3 *db, const Config *c, int64_t now_ms) {
         family_header(f, &fam);
         for (DaemonKind k = 0; k < _DAEMON_KIND_MAX; k++)
                 fprintf(f, "%s{daemon=\"%s\"} %d\n", fam.name, daemon_kind_to_string(k),
-                        json_is_true(json_object_get(json_object_get(status, daemon_kind_to_string(k)), "alive")));
+                        json_is_true(json_object_get(json_object_get(status, daemon_kind_to_string(k)),
+                                                     "alive")));
         family_header(f, &fresh_fam);
         for (DaemonKind k = 0; k < _DAEMON_KIND_MAX; k++)
                 fprintf(f, "%s{daemon=\"%s\"} %d\n", fresh_fam.name, daemon_kind_to_string(k),
-                        json_is_true(json_object_get(json_object_get(status, daemon_kind_to_string(k)), "fresh")));
+                        json_is_true(json_object_get(json_object_get(status, daemon_kind_to_string(k)),
+                                                     "fresh")));
         return 0;
 }
 
-static const char *const L_DAEMON[] = { "daemon", NULL };
-static const char *const L_STATUS[] = { "status", NULL };
-static const char *const L_SOCKET[] = { "proto", "state", NULL };
-static const char *const L_RULE[] = { "rule", NULL };
-static const char *const L_SINK[] = { "sink", "type", NULL };
+static const char *const L_DAEMON[] = {"daemon", NULL};
+static const char *const L_STATUS[] = {"status", NULL};
+static const char *const L_SOCKET[] = {"proto", "state", NULL};
+static const char *const L_RULE[] = {"rule", NULL};
+static const char *const L_SINK[] = {"sink", "type", NULL};
 
 static const struct {
         Family fam;
@@ -201,49 +206,92 @@ static const struct {
         double scale;
         const char *sql;
 } query_families[] = {
-        { { "procsync_daemon_last_cycle_duration_seconds", "gauge", "Duration of the daemon's last cycle." },
-          L_DAEMON, 1000, "SELECT name, last_cycle_ms FROM daemons ORDER BY name" },
-        { { "procsync_daemon_last_cycle_timestamp_seconds", "gauge", "When the daemon last reported (epoch)." },
-          L_DAEMON, 1000, "SELECT name, last_cycle_at FROM daemons ORDER BY name" },
-        { { "procsync_daemon_generation", "gauge", "The daemon's output generation (bumped when it changed)." },
-          L_DAEMON, 1, "SELECT name, generation FROM daemons ORDER BY name" },
-        { { "procsync_processes_scanned", "gauge", "Processes in the last scan." },
-          NULL, 1, "SELECT count(*) FROM scan_processes" },
-        { { "procsync_processes", "gauge", "Decided processes by outcome." },
-          L_STATUS, 1,
-          "SELECT 'synced', count(*) FROM match_decisions WHERE synced = 1 "
-          "UNION ALL SELECT 'dropped', count(*) FROM match_decisions WHERE action = 'drop' "
-          "UNION ALL SELECT 'not_eligible', count(*) FROM match_decisions WHERE action = 'accept' AND synced = 0" },
-        { { "procsync_sockets", "gauge", "Sockets in the last socket scan." },
-          L_SOCKET, 1, "SELECT proto, state, count(*) FROM scan_sockets GROUP BY proto, state ORDER BY proto, state" },
-        { { "procsync_netns", "gauge", "Network namespaces seen." }, NULL, 1, "SELECT count(*) FROM scan_netns" },
-        { { "procsync_tag_exec_ok", "gauge", "1 when the last run of the tag command succeeded." },
-          NULL, 1, "SELECT ok FROM match_tag_exec" },
-        { { "procsync_tag_exec_failures_total", "counter", "Failed runs of the tag command since the matcher started." },
-          NULL, 1, "SELECT failures FROM match_tag_exec" },
-        { { "procsync_tag_exec_duration_seconds", "gauge", "Duration of the last run of the tag command." },
-          NULL, 1000, "SELECT duration_ms FROM match_tag_exec" },
-        { { "procsync_tag_exec_entries", "gauge", "Entries of the last good tag output." },
-          NULL, 1, "SELECT entries FROM match_tag_exec" },
-        { { "procsync_tag_exec_skipped", "gauge", "Malformed entries skipped in the last good tag output." },
-          NULL, 1, "SELECT skipped FROM match_tag_exec" },
-        { { "procsync_rule_decisions", "gauge", "Processes each rule decided in the matcher's last pass." },
-          L_RULE, 1, "SELECT rule, hits FROM match_rule_stats ORDER BY rule" },
-        { { "procsync_rule_limit_hits", "gauge", "Regex evaluations stopped by the PCRE2 limits in the last pass." },
-          L_RULE, 1, "SELECT rule, limit_hits FROM match_rule_stats ORDER BY rule" },
-        { { "procsync_export_version", "gauge", "Version of the synced state the exporter built last." },
-          NULL, 1, "SELECT version FROM export_state" },
-        { { "procsync_sink_acked_version", "gauge", "Last version the sink acknowledged." },
-          L_SINK, 1, "SELECT name, type, acked_version FROM export_sinks ORDER BY name" },
-        { { "procsync_sink_in_sync", "gauge", "1 when the sink acknowledged the current version." },
-          L_SINK, 1,
-          "SELECT name, type, acked_version = (SELECT version FROM export_state) FROM export_sinks ORDER BY name" },
-        { { "procsync_sink_errors_total", "counter", "Failed deliveries to the sink." },
-          L_SINK, 1, "SELECT name, type, errors_total FROM export_sinks ORDER BY name" },
-        { { "procsync_sink_consecutive_failures", "gauge", "Failures since the sink's last success." },
-          L_SINK, 1, "SELECT name, type, failures FROM export_sinks ORDER BY name" },
-        { { "procsync_sink_last_ok_timestamp_seconds", "gauge", "When the sink last acknowledged (epoch)." },
-          L_SINK, 1000, "SELECT name, type, last_ok_at FROM export_sinks ORDER BY name" },
+        {{"procsync_daemon_last_cycle_duration_seconds", "gauge", "Duration of the daemon's last cycle."},
+         L_DAEMON,
+         1000,
+         "SELECT name, last_cycle_ms FROM daemons ORDER BY name"},
+        {{"procsync_daemon_last_cycle_timestamp_seconds", "gauge", "When the daemon last reported (epoch)."},
+         L_DAEMON,
+         1000,
+         "SELECT name, last_cycle_at FROM daemons ORDER BY name"},
+        {{"procsync_daemon_generation", "gauge", "The daemon's output generation (bumped when it changed)."},
+         L_DAEMON,
+         1,
+         "SELECT name, generation FROM daemons ORDER BY name"},
+        {{"procsync_processes_scanned", "gauge", "Processes in the last scan."},
+         NULL,
+         1,
+         "SELECT count(*) FROM scan_processes"},
+        {{"procsync_processes", "gauge", "Decided processes by outcome."},
+         L_STATUS,
+         1,
+         "SELECT 'synced', count(*) FROM match_decisions WHERE synced = 1 "
+         "UNION ALL SELECT 'dropped', count(*) FROM match_decisions WHERE action = 'drop' "
+         "UNION ALL SELECT 'not_eligible', count(*) FROM match_decisions "
+         "WHERE action = 'accept' AND synced = 0"},
+        {{"procsync_sockets", "gauge", "Sockets in the last socket scan."},
+         L_SOCKET,
+         1,
+         "SELECT proto, state, count(*) FROM scan_sockets GROUP BY proto, state ORDER BY proto, state"},
+        {{"procsync_netns", "gauge", "Network namespaces seen."},
+         NULL,
+         1,
+         "SELECT count(*) FROM scan_netns"},
+        {{"procsync_tag_exec_ok", "gauge", "1 when the last run of the tag command succeeded."},
+         NULL,
+         1,
+         "SELECT ok FROM match_tag_exec"},
+        {{"procsync_tag_exec_failures_total", "counter",
+          "Failed runs of the tag command since the matcher started."},
+         NULL,
+         1,
+         "SELECT failures FROM match_tag_exec"},
+        {{"procsync_tag_exec_duration_seconds", "gauge", "Duration of the last run of the tag command."},
+         NULL,
+         1000,
+         "SELECT duration_ms FROM match_tag_exec"},
+        {{"procsync_tag_exec_entries", "gauge", "Entries of the last good tag output."},
+         NULL,
+         1,
+         "SELECT entries FROM match_tag_exec"},
+        {{"procsync_tag_exec_skipped", "gauge", "Malformed entries skipped in the last good tag output."},
+         NULL,
+         1,
+         "SELECT skipped FROM match_tag_exec"},
+        {{"procsync_rule_decisions", "gauge", "Processes each rule decided in the matcher's last pass."},
+         L_RULE,
+         1,
+         "SELECT rule, hits FROM match_rule_stats ORDER BY rule"},
+        {{"procsync_rule_limit_hits", "gauge",
+          "Regex evaluations stopped by the PCRE2 limits in the last pass."},
+         L_RULE,
+         1,
+         "SELECT rule, limit_hits FROM match_rule_stats ORDER BY rule"},
+        {{"procsync_export_version", "gauge", "Version of the synced state the exporter built last."},
+         NULL,
+         1,
+         "SELECT version FROM export_state"},
+        {{"procsync_sink_acked_version", "gauge", "Last version the sink acknowledged."},
+         L_SINK,
+         1,
+         "SELECT name, type, acked_version FROM export_sinks ORDER BY name"},
+        {{"procsync_sink_in_sync", "gauge", "1 when the sink acknowledged the current version."},
+         L_SINK,
+         1,
+         "SELECT name, type, acked_version = (SELECT version FROM export_state) "
+         "FROM export_sinks ORDER BY name"},
+        {{"procsync_sink_errors_total", "counter", "Failed deliveries to the sink."},
+         L_SINK,
+         1,
+         "SELECT name, type, errors_total FROM export_sinks ORDER BY name"},
+        {{"procsync_sink_consecutive_failures", "gauge", "Failures since the sink's last success."},
+         L_SINK,
+         1,
+         "SELECT name, type, failures FROM export_sinks ORDER BY name"},
+        {{"procsync_sink_last_ok_timestamp_seconds", "gauge", "When the sink last acknowledged (epoch)."},
+         L_SINK,
+         1000,
+         "SELECT name, type, last_ok_at FROM export_sinks ORDER BY name"},
 };
 
 static void memstream_closep(FILE **f) {
@@ -266,8 +314,8 @@ int doc_metrics(sqlite3 *db, const Config *c, int64_t now_ms, char **ret, size_t
         r = process_info(f, db);
         r = r ?: daemon_up(f, db, c, now_ms);
         for (size_t i = 0; i < ELEMENTSOF(query_families) && r == 0; i++)
-                r = query_family(f, db, &query_families[i].fam, query_families[i].labels, query_families[i].scale,
-                                 query_families[i].sql);
+                r = query_family(f, db, &query_families[i].fam, query_families[i].labels,
+                                 query_families[i].scale, query_families[i].sql);
         if (r < 0)
                 return r;
         if (fflush(f) != 0 || ferror(f))

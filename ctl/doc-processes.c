@@ -7,13 +7,14 @@
 
 #include "doc-db.h"
 
-#define PROCESS_SELECT                                                                                    \
-        "SELECT p.pid, p.ppid, p.start_time, d.name, p.comm, p.cmdline, p.user, p.uid, COALESCE(n.idx, 0), " \
-        "       p.container_id, d.tags, d.rule, "                                                         \
-        "       (SELECT g.gpid FROM export_gpids g WHERE g.pid = p.pid ORDER BY g.sink LIMIT 1), "        \
-        "       d.action, d.reason, d.synced "                                                            \
-        "FROM scan_processes p "                                                                          \
-        "LEFT JOIN match_decisions d ON d.pid = p.pid AND d.start_ticks = p.start_ticks "                 \
+#define PROCESS_SELECT                                                                                      \
+        "SELECT p.pid, p.ppid, p.start_time, d.name, p.comm, p.cmdline, p.user, p.uid, COALESCE(n.idx, "    \
+        "0), "                                                                                              \
+        "       p.container_id, d.tags, d.rule, "                                                           \
+        "       (SELECT g.gpid FROM export_gpids g WHERE g.pid = p.pid ORDER BY g.sink LIMIT 1), "          \
+        "       d.action, d.reason, d.synced "                                                              \
+        "FROM scan_processes p "                                                                            \
+        "LEFT JOIN match_decisions d ON d.pid = p.pid AND d.start_ticks = p.start_ticks "                   \
         "LEFT JOIN scan_netns n ON n.inode = p.netns_inode "
 
 enum {
@@ -42,7 +43,7 @@ int process_tag_filter_parse(char *s, ProcessTagFilter *ret) {
                 *colon = 0;
         if (isempty(s))
                 return -EINVAL;
-        *ret = (ProcessTagFilter) { .key = s, .value = colon ? colon + 1 : NULL };
+        *ret = (ProcessTagFilter){.key = s, .value = colon ? colon + 1 : NULL};
         return 0;
 }
 
@@ -76,14 +77,21 @@ static int process_from_row(sqlite3_stmt *st, bool complete, json_t **ret) {
         r = r ?: doc_set(o, "container_id", doc_column_string(st, COL_CONTAINER_ID));
         r = r ?: doc_set(o, "tags", decided ? tags_object(st) : json_object());
         /* The matcher writes -1 for a kernel thread: no rule was evaluated. */
-        r = r ?: doc_set(o, "rule",
-                         !decided || sqlite3_column_int64(st, COL_RULE) < 0 ? json_null()
-                                                                             : doc_column_integer(st, COL_RULE));
+        r = r
+                    ?: doc_set(o, "rule",
+                               !decided || sqlite3_column_int64(st, COL_RULE) < 0
+                                       ? json_null()
+                                       : doc_column_integer(st, COL_RULE));
         r = r ?: doc_set(o, "gpid", doc_column_integer(st, COL_GPID));
         if (complete) {
                 r = r ?: doc_set(o, "action", doc_column_string(st, COL_ACTION));
-                r = r ?: doc_set(o, "reason", decided ? doc_column_string(st, COL_REASON) : json_string("undecided"));
-                r = r ?: doc_set(o, "synced", json_boolean(decided && sqlite3_column_int(st, COL_SYNCED) != 0));
+                r = r
+                            ?: doc_set(o, "reason",
+                                       decided ? doc_column_string(st, COL_REASON)
+                                               : json_string("undecided"));
+                r = r
+                            ?: doc_set(o, "synced",
+                                       json_boolean(decided && sqlite3_column_int(st, COL_SYNCED) != 0));
         }
         if (r < 0)
                 return r;
@@ -104,7 +112,8 @@ static bool matches_query(const json_t *p, const ProcessQuery *q) {
 
                 if (!v)
                         return false;
-                if (q->tags[i].value && !(json_is_string(v) && streq(json_string_value(v), q->tags[i].value)))
+                if (q->tags[i].value &&
+                    !(json_is_string(v) && streq(json_string_value(v), q->tags[i].value)))
                         return false;
         }
         return true;

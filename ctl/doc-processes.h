@@ -28,7 +28,7 @@ typedef struct ProcessTagFilter {
 
 typedef struct ProcessQuery {
         bool all;
-        const char *name;  /* NULL: any; else equal to "name" or to "process_name" */
+        const char *name; /* NULL: any; else equal to "name" or to "process_name" */
         ProcessTagFilter tags[PROCESS_QUERY_MAX_TAGS]; /* all must hold */
         size_t n_tags;
 } ProcessQuery;

@@ -58,11 +58,12 @@ static int from_body(const json_t *body, TestInput *in, char **ret_error) {
         json_t *v, *name, *cmdline, *parents, *tags;
         size_t i;
 
-        json_object_foreach((json_t *) body, key, v)
+        json_object_foreach((json_t *) body, key, v) {
                 if (!streq(key, "process_name") && !streq(key, "cmdline") && !streq(key, "parents") &&
                     !streq(key, "tags"))
-                        return fail(ret_error, "unknown key '%s' (expected process_name, cmdline, parents, tags "
-                                    "or pid alone)", key);
+                        return fail(ret_error,
+                                    "unknown key '%s' (known: process_name, cmdline, parents, tags)", key);
+        }
 
         name = json_object_get(body, "process_name");
         cmdline = json_object_get(body, "cmdline");
@@ -94,9 +95,10 @@ static int from_body(const json_t *body, TestInput *in, char **ret_error) {
                 if (r < 0)
                         return r;
         }
-        json_object_foreach(tags, key, v)
+        json_object_foreach(tags, key, v) {
                 if (!json_is_string(v))
                         return fail(ret_error, "tag '%s' must have a string value", key);
+        }
         in->tags = tags ? json_incref(tags) : json_object();
         return in->tags ? 0 : -ENOMEM;
 }
@@ -195,7 +197,8 @@ int doc_rules_test(sqlite3 *db, const Config *c, const json_t *body, json_t **re
         *ret_error = NULL;
         if (!json_is_object(body))
                 return fail(ret_error, "the body must be a JSON object");
-        r = json_object_get(body, "pid") ? from_pid(db, body, &in, ret_error) : from_body(body, &in, ret_error);
+        r = json_object_get(body, "pid") ? from_pid(db, body, &in, ret_error)
+                                         : from_body(body, &in, ret_error);
         if (r < 0)
                 return r;
 
@@ -203,15 +206,16 @@ int doc_rules_test(sqlite3 *db, const Config *c, const json_t *body, json_t **re
         in.tag_items = calloc(in.n_tags + 1, sizeof(RuleTag));
         if (!in.tag_items)
                 return -ENOMEM;
-        json_object_foreach(in.tags, key, v)
+        json_object_foreach(in.tags, key, v) {
                 if (json_is_string(v))
-                        in.tag_items[i++] = (RuleTag) { .key = key, .value = json_string_value(v) };
+                        in.tag_items[i++] = (RuleTag){.key = key, .value = json_string_value(v)};
+        }
         in.n_tags = i;
 
         r = rule_set_new(c->rules, c->n_rules, &s, NULL);
         if (r < 0)
                 return r;
-        input = (RuleInput) {
+        input = (RuleInput){
                 .comm = in.comm,
                 .cmdline = in.cmdline,
                 .parents = in.parent_ptrs,

@@ -72,15 +72,20 @@ int doc_socket_from_row(sqlite3_stmt *st, int first, json_t **ret) {
                 return -ENOMEM;
         r = r ?: doc_set(o, "proto", doc_column_string(st, first + SCOL_PROTO));
         r = r ?: doc_set(o, "state", doc_column_string(st, first + SCOL_STATE));
-        r = r ?: doc_set(o, "local",
-                         doc_json_endpoint(family, doc_column_text(st, first + SCOL_LOCAL_ADDR),
-                                           sqlite3_column_int64(st, first + SCOL_LOCAL_PORT)));
-        r = r ?: doc_set(o, "remote",
-                         has_remote ? doc_json_endpoint(family, doc_column_text(st, first + SCOL_REMOTE_ADDR),
-                                                        sqlite3_column_int64(st, first + SCOL_REMOTE_PORT))
-                                    : json_null());
+        r = r
+                    ?: doc_set(o, "local",
+                               doc_json_endpoint(family, doc_column_text(st, first + SCOL_LOCAL_ADDR),
+                                                 sqlite3_column_int64(st, first + SCOL_LOCAL_PORT)));
+        r = r
+                    ?: doc_set(o, "remote",
+                               has_remote ? doc_json_endpoint(
+                                                    family, doc_column_text(st, first + SCOL_REMOTE_ADDR),
+                                                    sqlite3_column_int64(st, first + SCOL_REMOTE_PORT))
+                                          : json_null());
         r = r ?: doc_set(o, "role", doc_column_string(st, first + SCOL_ROLE));
-        r = r ?: doc_set(o, "pids", owners_array((const char *) sqlite3_column_text(st, first + SCOL_OWNERS)));
+        r = r
+                    ?: doc_set(o, "pids",
+                               owners_array((const char *) sqlite3_column_text(st, first + SCOL_OWNERS)));
         r = r ?: doc_set(o, "netns_id", doc_column_integer(st, first + SCOL_NETNS_ID));
         r = r ?: doc_set(o, "inode", doc_column_integer(st, first + SCOL_INODE));
         r = r ?: doc_set(o, "first_seen", doc_column_integer(st, first + SCOL_FIRST_SEEN));

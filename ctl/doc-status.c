@@ -93,10 +93,11 @@ static int health_init(Health *h) {
 }
 
 /* The DAEMON object of `kind` from the daemons view, judging its freshness into h. */
-static int daemon_json(sqlite3 *db, const Config *c, DaemonKind kind, int64_t now_ms, Health *h, json_t **ret) {
-        static const char *const fields[] = { "pid",          "alive",       "started_at",   "last_cycle_at",
-                                              "last_cycle_ms", "generation", "fresh",        "config_path",
-                                              "config_ok",    "config_error", "last_error",  "stats" };
+static int daemon_json(sqlite3 *db, const Config *c, DaemonKind kind, int64_t now_ms, Health *h,
+                       json_t **ret) {
+        static const char *const fields[] = {"pid",           "alive",        "started_at", "last_cycle_at",
+                                             "last_cycle_ms", "generation",   "fresh",      "config_path",
+                                             "config_ok",     "config_error", "last_error", "stats"};
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         json_auto_t *o = json_object();
         const char *name = daemon_kind_to_string(kind);
@@ -107,10 +108,11 @@ static int daemon_json(sqlite3 *db, const Config *c, DaemonKind kind, int64_t no
 
         if (!o)
                 return -ENOMEM;
-        r = db_prepare(db,
-                       "SELECT pid, pid_start_ticks, started_at, last_cycle_at, last_cycle_ms, generation, "
-                       "config_path, config_ok, config_error, last_error, stats FROM daemons WHERE name = ?1",
-                       &st);
+        r = db_prepare(
+                db,
+                "SELECT pid, pid_start_ticks, started_at, last_cycle_at, last_cycle_ms, generation, "
+                "config_path, config_ok, config_error, last_error, stats FROM daemons WHERE name = ?1",
+                &st);
         if (r < 0)
                 return r;
         (void) sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
@@ -149,15 +151,21 @@ static int daemon_json(sqlite3 *db, const Config *c, DaemonKind kind, int64_t no
         r = r ?: doc_set(o, "stats", doc_column_json(st, 10));
 
         if (!fresh)
-                r = r ?: add_problem(h->problems, "%s last reported %" PRIi64 " s ago (expected every %" PRIi64 " s)",
-                                     name, age / 1000, period_ms / 1000);
+                r = r
+                            ?: add_problem(h->problems,
+                                           "%s last reported %" PRIi64 " s ago (expected every %" PRIi64
+                                           " s)",
+                                           name, age / 1000, period_ms / 1000);
         if (!alive)
-                r = r ?: add_problem(h->warnings, "%s (pid %" PRIi64 ") is not running", name,
-                                     (int64_t) sqlite3_column_int64(st, 0));
+                r = r
+                            ?: add_problem(h->warnings, "%s (pid %" PRIi64 ") is not running", name,
+                                           (int64_t) sqlite3_column_int64(st, 0));
         if (sqlite3_column_int(st, 7) == 0)
-                r = r ?: add_problem(h->config_errors, "%s: %s", name,
-                                     sqlite3_column_type(st, 8) == SQLITE_NULL ? "reload failed"
-                                                                               : doc_column_text(st, 8));
+                r = r
+                            ?: add_problem(h->config_errors, "%s: %s", name,
+                                           sqlite3_column_type(st, 8) == SQLITE_NULL
+                                                   ? "reload failed"
+                                                   : doc_column_text(st, 8));
         if (sqlite3_column_type(st, 9) != SQLITE_NULL)
                 r = r ?: add_problem(h->warnings, "%s: %s", name, doc_column_text(st, 9));
         if (r < 0)
@@ -179,8 +187,8 @@ static int scanner_extra(sqlite3 *db, json_t *o) {
 }
 
 static int tag_exec_json(sqlite3 *db, const Config *c, Health *h, json_t **ret) {
-        static const char *const fields[] = { "ok",          "error",   "last_run", "last_ok",
-                                              "duration_ms", "entries", "skipped",  "failures" };
+        static const char *const fields[] = {"ok",          "error",   "last_run", "last_ok",
+                                             "duration_ms", "entries", "skipped",  "failures"};
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         json_auto_t *o = json_object();
         int rc, r;
@@ -216,7 +224,8 @@ static int tag_exec_json(sqlite3 *db, const Config *c, Health *h, json_t **ret) 
         }
         if (rc == SQLITE_ROW && sqlite3_column_int(st, 0) == 0) {
                 r = add_problem(h->warnings, "tag command failing: %s",
-                                sqlite3_column_type(st, 1) == SQLITE_NULL ? "unknown error" : doc_column_text(st, 1));
+                                sqlite3_column_type(st, 1) == SQLITE_NULL ? "unknown error"
+                                                                          : doc_column_text(st, 1));
                 if (r < 0)
                         return r;
         }
@@ -235,9 +244,10 @@ static int rules_stats_json(sqlite3 *db, json_t **ret) {
         if (r < 0)
                 return r;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-                if (json_array_append_new(a, json_pack("{s:I, s:I, s:I}", "rule", sqlite3_column_int64(st, 0),
-                                                       "hits", sqlite3_column_int64(st, 1), "limit_hits",
-                                                       sqlite3_column_int64(st, 2))) < 0)
+                if (json_array_append_new(a,
+                                          json_pack("{s:I, s:I, s:I}", "rule", sqlite3_column_int64(st, 0),
+                                                    "hits", sqlite3_column_int64(st, 1), "limit_hits",
+                                                    sqlite3_column_int64(st, 2))) < 0)
                         return -ENOMEM;
         if (rc != SQLITE_DONE)
                 return doc_sqlite_error(rc);
@@ -253,9 +263,13 @@ static int matcher_extra(sqlite3 *db, const Config *c, Health *h, json_t *o) {
                 return -ENOMEM;
         r = r ?: add_count(db, counts, "decided", "SELECT count(*) FROM match_decisions");
         r = r ?: add_count(db, counts, "synced", "SELECT count(*) FROM match_decisions WHERE synced = 1");
-        r = r ?: add_count(db, counts, "dropped", "SELECT count(*) FROM match_decisions WHERE action = 'drop'");
-        r = r ?: add_count(db, counts, "not_eligible",
-                           "SELECT count(*) FROM match_decisions WHERE action = 'accept' AND synced = 0");
+        r = r
+                    ?: add_count(db, counts, "dropped",
+                                 "SELECT count(*) FROM match_decisions WHERE action = 'drop'");
+        r = r
+                    ?: add_count(db, counts, "not_eligible",
+                                 "SELECT count(*) FROM match_decisions "
+                                 "WHERE action = 'accept' AND synced = 0");
         r = r ?: tag_exec_json(db, c, h, &tag_exec);
         r = r ?: rules_stats_json(db, &rules);
         r = r ?: doc_set(o, "counts", TAKE_PTR(counts));
@@ -270,11 +284,12 @@ static int exporter_extra(sqlite3 *db, Health *h, json_t *o) {
 
         if (!sinks)
                 return -ENOMEM;
-        r = db_prepare(db,
-                       "SELECT name, type, acked_version, acked_version = (SELECT version FROM export_state), "
-                       "last_attempt_at, last_ok_at, last_error, failures, errors_total, next_attempt_at "
-                       "FROM export_sinks ORDER BY name",
-                       &st);
+        r = db_prepare(
+                db,
+                "SELECT name, type, acked_version, acked_version = (SELECT version FROM export_state), "
+                "last_attempt_at, last_ok_at, last_error, failures, errors_total, next_attempt_at, target "
+                "FROM export_sinks ORDER BY name",
+                &st);
         if (r < 0)
                 return r;
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -284,6 +299,7 @@ static int exporter_extra(sqlite3 *db, Health *h, json_t *o) {
                         return -ENOMEM;
                 r = doc_set(s, "name", doc_column_string(st, 0));
                 r = r ?: doc_set(s, "type", doc_column_string(st, 1));
+                r = r ?: doc_set(s, "target", doc_column_string(st, 10));
                 r = r ?: doc_set(s, "acked_version", doc_column_integer(st, 2));
                 r = r ?: doc_set(s, "in_sync", json_boolean(sqlite3_column_int(st, 3) == 1));
                 r = r ?: doc_set(s, "last_attempt_at", doc_column_integer(st, 4));
@@ -339,9 +355,9 @@ static int config_json(const Config *c, Health *h, json_t **ret) {
 
 int doc_status(sqlite3 *db, const Config *c, int64_t now_ms, json_t **ret) {
         _cleanup_(health_done) Health h = {};
-        json_auto_t *root = json_object(), *scanner = NULL, *matcher = NULL, *exporter = NULL, *config = NULL,
-                    *health = NULL;
-        json_t **daemons[_DAEMON_KIND_MAX] = { &scanner, &matcher, &exporter };
+        json_auto_t *root = json_object(), *scanner = NULL, *matcher = NULL, *exporter = NULL,
+                    *config = NULL, *health = NULL;
+        json_t **daemons[_DAEMON_KIND_MAX] = {&scanner, &matcher, &exporter};
         char hostname[HOST_NAME_MAX + 1] = {};
         int r;
 
@@ -358,8 +374,8 @@ int doc_status(sqlite3 *db, const Config *c, int64_t now_ms, json_t **ret) {
         r = r ?: config_json(c, &h, &config);
         if (r < 0)
                 return r;
-        health = json_pack("{s:b, s:O, s:O}", "healthy", json_array_size(h.problems) == 0, "problems", h.problems,
-                           "warnings", h.warnings);
+        health = json_pack("{s:b, s:O, s:O}", "healthy", json_array_size(h.problems) == 0, "problems",
+                           h.problems, "warnings", h.warnings);
         if (!health)
                 return -ENOMEM;
 

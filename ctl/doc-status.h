@@ -7,14 +7,15 @@
  *                          "tag_exec": {"configured", "ok", "error", "last_run", "last_ok", "duration_ms",
  *                                       "entries", "skipped", "failures"},
  *                          "rules": [{"rule", "hits", "limit_hits"}, ...]},
- *    "exporter": DAEMON + {"version", "sinks": [{"name", "type", "acked_version", "in_sync",
+ *    "exporter": DAEMON + {"version", "sinks": [{"name", "type", "target", "acked_version", "in_sync",
  *                          "last_attempt_at", "last_ok_at", "last_error", "failures", "errors_total",
  *                          "next_attempt_at"}, ...]},
  *    "health": {"healthy", "problems": [...], "warnings": [...]}}
  *   DAEMON = {"pid", "alive", "started_at", "last_cycle_at", "last_cycle_ms", "generation", "fresh",
  *             "config_path", "config_ok", "config_error", "last_error", "stats"}
  *
- * Times are epoch milliseconds. A daemon that never started has a DAEMON of nulls with alive false.
+ * Times are epoch milliseconds. A sink's target is where it delivers (url, path, controllers; null until
+ * the exporter recorded it). A daemon that never started has a DAEMON of nulls with alive false.
  * alive: its pid exists and still has the start time of the heartbeat row (a reused pid is not it).
  * fresh: its last heartbeat is at most DOC_HEALTH_CYCLES of its cycle periods old (doc_daemon_period()).
  * config.ok is false when a daemon reports that its last reload failed; config.error says which and why.

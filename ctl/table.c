@@ -10,7 +10,7 @@ struct Table {
         size_t n_columns;
         char **cells; /* (1 + n_rows) * n_columns: the header row first */
         size_t n_rows;
-        bool *shrink;   /* per column: may be cut to fit */
+        bool *shrink; /* per column: may be cut to fit */
 };
 
 /* UTF-8 characters in s (continuation bytes do not count). */
@@ -116,7 +116,8 @@ int table_print(const Table *t, FILE *f, size_t width) {
                 ssize_t widest = -1;
 
                 for (size_t c = 0; c < t->n_columns; c++)
-                        if (t->shrink[c] && w[c] > text_width(t->cells[c]) && (widest < 0 || w[c] > w[widest]))
+                        if (t->shrink[c] && w[c] > text_width(t->cells[c]) &&
+                            (widest < 0 || w[c] > w[widest]))
                                 widest = (ssize_t) c;
                 if (widest < 0)
                         break;

@@ -44,10 +44,10 @@ static void test_uri_plus_in_path(void **state) {
 
 static void test_uri_bad(void **state) {
         static const char *const bad[] = {
-                "",            "v1/status",         "http://x/v1",     "*",             "/%",
-                "/%4",         "/%zz",              "/%00",            "/a?b=%",        "/a?b=%0",
-                "/a?b=%g0",    "/a?%00=1",          "/a?b=%ff",        "/a?b=%c3",      "/a b",
-                "/a\x01",      "/a#frag",           "/a?b=\x7f",       "/\xc3\xa9",     "/a?b=%ed%a0%80",
+                "",         "v1/status", "http://x/v1", "*",         "/%",
+                "/%4",      "/%zz",      "/%00",        "/a?b=%",    "/a?b=%0",
+                "/a?b=%g0", "/a?%00=1",  "/a?b=%ff",    "/a?b=%c3",  "/a b",
+                "/a\x01",   "/a#frag",   "/a?b=\x7f",   "/\xc3\xa9", "/a?b=%ed%a0%80",
         };
 
         for (size_t i = 0; i < ELEMENTSOF(bad); i++) {
@@ -58,7 +58,7 @@ static void test_uri_bad(void **state) {
                 assert_non_null(error);
                 assert_null(u.path);
         }
-        assert_int_equal(api_uri_parse(NULL, &(ApiUri) {}, &(const char *) { NULL }), -EINVAL);
+        assert_int_equal(api_uri_parse(NULL, &(ApiUri){}, &(const char *){NULL}), -EINVAL);
 }
 
 static void test_uri_too_many_args(void **state) {
@@ -90,10 +90,10 @@ static void test_endpoint(void **state) {
         assert_int_equal(e.family, 4);
         assert_string_equal(e.addr, "1.2.3.4");
 
-        static const char *const bad[] = { "10.0.0.1",   "10.0.0.1:",    "10.0.0.1:65536", "10.0.0.1:-1",
-                                           "10.0.0.1:+1", "10.0.0.1:1x", "::1:80",         "[::1]",
-                                           "[::1]80",    "[]:80",        "[1.2.3.4]:80",   "a.b.c.d:80",
-                                           "1.2.3:80",   ":80",          "10.0.0.1:123456" };
+        static const char *const bad[] = {"10.0.0.1",    "10.0.0.1:",   "10.0.0.1:65536", "10.0.0.1:-1",
+                                          "10.0.0.1:+1", "10.0.0.1:1x", "::1:80",         "[::1]",
+                                          "[::1]80",     "[]:80",       "[1.2.3.4]:80",   "a.b.c.d:80",
+                                          "1.2.3:80",    ":80",         "10.0.0.1:123456"};
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
                 assert_int_equal(lookup_endpoint_parse(bad[i], &e), -EINVAL);
 }
@@ -131,9 +131,9 @@ static void test_metrics_labels(void **state) {
 }
 
 static void test_table_cut(void **state) {
-        static const char *const headers[] = { "ID", "CMDLINE" };
-        static const char *const row1[] = { "1", "ééééééééééééééééééééé" };
-        static const char *const row2[] = { "22", NULL };
+        static const char *const headers[] = {"ID", "CMDLINE"};
+        static const char *const row1[] = {"1", "ééééééééééééééééééééé"};
+        static const char *const row2[] = {"22", NULL};
         Table *t = table_new(2, headers);
         char *text = NULL;
         size_t len = 0;
@@ -154,10 +154,10 @@ static void test_table_cut(void **state) {
 
 int main(void) {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_uri_ok),          cmocka_unit_test(test_uri_plus_in_path),
-                cmocka_unit_test(test_uri_bad),         cmocka_unit_test(test_uri_too_many_args),
-                cmocka_unit_test(test_endpoint),        cmocka_unit_test(test_listen_spec),
-                cmocka_unit_test(test_metrics_labels),  cmocka_unit_test(test_table_cut),
+                cmocka_unit_test(test_uri_ok),         cmocka_unit_test(test_uri_plus_in_path),
+                cmocka_unit_test(test_uri_bad),        cmocka_unit_test(test_uri_too_many_args),
+                cmocka_unit_test(test_endpoint),       cmocka_unit_test(test_listen_spec),
+                cmocka_unit_test(test_metrics_labels), cmocka_unit_test(test_table_cut),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }

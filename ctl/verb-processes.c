@@ -78,8 +78,8 @@ static char *integer_text(const json_t *v) {
 }
 
 static int print_table(const json_t *doc, bool all) {
-        static const char *const headers[] = { "PID",  "PPID", "USER",   "NAME", "PROCESS",
-                                               "RULE", "TAGS", "ACTION", "REASON", "CMDLINE" };
+        static const char *const headers[] = {"PID",  "PPID", "USER",   "NAME",   "PROCESS",
+                                              "RULE", "TAGS", "ACTION", "REASON", "CMDLINE"};
         _cleanup_(table_freep) Table *t = NULL;
         const json_t *list = json_object_get(doc, "processes");
         const json_t *p;
@@ -89,8 +89,8 @@ static int print_table(const json_t *doc, bool all) {
         if (all)
                 t = table_new(ELEMENTSOF(headers), headers);
         else {
-                static const char *const short_headers[] = { "PID", "PPID", "USER", "NAME", "PROCESS",
-                                                             "RULE", "TAGS", "CMDLINE" };
+                static const char *const short_headers[] = {"PID",     "PPID", "USER", "NAME",
+                                                            "PROCESS", "RULE", "TAGS", "CMDLINE"};
                 t = table_new(ELEMENTSOF(short_headers), short_headers);
                 cmd = ELEMENTSOF(short_headers) - 1;
         }
@@ -117,8 +117,8 @@ static int print_table(const json_t *doc, bool all) {
                         all ? json_string_value(json_object_get(p, "reason")) : NULL,
                         json_string_value(json_object_get(p, "cmdline")),
                 };
-                const char *short_cells[] = { cells[0], cells[1], cells[2], cells[3],
-                                              cells[4], cells[5], cells[6], cells[9] };
+                const char *short_cells[] = {cells[0], cells[1], cells[2], cells[3],
+                                             cells[4], cells[5], cells[6], cells[9]};
 
                 if (!pid || !ppid || !rule || !tags)
                         return log_error_errno(-ENOMEM, "Out of memory.");
@@ -128,7 +128,8 @@ static int print_table(const json_t *doc, bool all) {
         if (table_print(t, stdout, ctl_terminal_width()) < 0)
                 return log_error_errno(-ENOMEM, "Out of memory.");
         printf("\n%zu process%s%s (generation %lld)\n", table_n_rows(t), table_n_rows(t) == 1 ? "" : "es",
-               all ? " scanned" : " synced", (long long) json_integer_value(json_object_get(doc, "generation")));
+               all ? " scanned" : " synced",
+               (long long) json_integer_value(json_object_get(doc, "generation")));
         return CTL_EXIT_OK;
 }
 

@@ -26,7 +26,7 @@ static char *pids_text(const json_t *pids) {
 }
 
 int verb_sockets(const CtlContext *ctx, int argc, char *argv[]) {
-        static const char *const headers[] = { "PROTO", "STATE", "LOCAL", "REMOTE", "ROLE", "NETNS", "PIDS" };
+        static const char *const headers[] = {"PROTO", "STATE", "LOCAL", "REMOTE", "ROLE", "NETNS", "PIDS"};
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_db_ sqlite3 *db = NULL;
         _cleanup_(table_freep) Table *t = NULL;
@@ -68,7 +68,8 @@ int verb_sockets(const CtlContext *ctx, int argc, char *argv[]) {
                 _cleanup_free_ char *pids = pids_text(json_object_get(s, "pids")), *netns = NULL;
                 const char *cells[ELEMENTSOF(headers)];
 
-                if (!pids || asprintf(&netns, "%lld", (long long) json_integer_value(json_object_get(s, "netns_id"))) < 0)
+                if (!pids || asprintf(&netns, "%lld",
+                                      (long long) json_integer_value(json_object_get(s, "netns_id"))) < 0)
                         return log_error_errno(-ENOMEM, "Out of memory.");
                 cells[0] = json_string_value(json_object_get(s, "proto"));
                 cells[1] = json_string_value(json_object_get(s, "state"));

@@ -38,8 +38,8 @@ static const char *ago(const json_t *ms, int64_t now_ms, char *buf, size_t size)
 }
 
 static int print_daemons(const json_t *doc, int64_t now_ms) {
-        static const char *const headers[] = { "DAEMON", "PID", "ALIVE", "LAST CYCLE", "TOOK", "GENERATION",
-                                               "STATE" };
+        static const char *const headers[] = {"DAEMON", "PID",        "ALIVE", "LAST CYCLE",
+                                              "TOOK",   "GENERATION", "STATE"};
         _cleanup_(table_freep) Table *t = table_new(ELEMENTSOF(headers), headers);
 
         if (!t)
@@ -66,13 +66,13 @@ static int print_daemons(const json_t *doc, int64_t now_ms) {
                 else
                         state = "ok";
 
-                const char *cells[] = { daemon_kind_to_string(k),
-                                        pid,
-                                        json_is_true(json_object_get(d, "alive")) ? "yes" : "no",
-                                        ago(json_object_get(d, "last_cycle_at"), now_ms, when, sizeof(when)),
-                                        took,
-                                        gen,
-                                        state };
+                const char *cells[] = {daemon_kind_to_string(k),
+                                       pid,
+                                       json_is_true(json_object_get(d, "alive")) ? "yes" : "no",
+                                       ago(json_object_get(d, "last_cycle_at"), now_ms, when, sizeof(when)),
+                                       took,
+                                       gen,
+                                       state};
                 if (table_add_row(t, cells) < 0)
                         return -ENOMEM;
         }
@@ -100,17 +100,18 @@ static void print_tag_exec(const json_t *doc, int64_t now_ms) {
         else if (json_is_null(json_object_get(te, "ok")))
                 printf("not run yet\n");
         else if (json_is_true(json_object_get(te, "ok")))
-                printf("ok, last run %s, %lld entries\n", ago(json_object_get(te, "last_run"), now_ms, when, sizeof(when)),
+                printf("ok, last run %s, %lld entries\n",
+                       ago(json_object_get(te, "last_run"), now_ms, when, sizeof(when)),
                        iget(te, "entries"));
         else
                 printf("FAILING since %s: %s (%lld failures; the last good tags stay)\n",
-                       ago(json_object_get(te, "last_ok"), now_ms, when, sizeof(when)), strempty(sget(te, "error")),
-                       iget(te, "failures"));
+                       ago(json_object_get(te, "last_ok"), now_ms, when, sizeof(when)),
+                       strempty(sget(te, "error")), iget(te, "failures"));
 }
 
 static int print_sinks(const json_t *doc, int64_t now_ms) {
-        static const char *const headers[] = { "SINK", "TYPE", "ACKED VERSION", "IN SYNC", "LAST OK", "ERRORS",
-                                               "LAST ERROR" };
+        static const char *const headers[] = {"SINK",    "TYPE",   "ACKED VERSION", "IN SYNC",
+                                              "LAST OK", "ERRORS", "LAST ERROR"};
         const json_t *ex = json_object_get(doc, "exporter");
         const json_t *sinks = json_object_get(ex, "sinks");
         _cleanup_(table_freep) Table *t = NULL;
@@ -130,13 +131,13 @@ static int print_sinks(const json_t *doc, int64_t now_ms) {
 
                 snprintf(acked, sizeof(acked), "%lld", iget(s, "acked_version"));
                 snprintf(errors, sizeof(errors), "%lld", iget(s, "errors_total"));
-                const char *cells[] = { sget(s, "name"),
-                                        sget(s, "type"),
-                                        acked,
-                                        json_is_true(json_object_get(s, "in_sync")) ? "yes" : "no",
-                                        ago(json_object_get(s, "last_ok_at"), now_ms, when, sizeof(when)),
-                                        errors,
-                                        sget(s, "last_error") };
+                const char *cells[] = {sget(s, "name"),
+                                       sget(s, "type"),
+                                       acked,
+                                       json_is_true(json_object_get(s, "in_sync")) ? "yes" : "no",
+                                       ago(json_object_get(s, "last_ok_at"), now_ms, when, sizeof(when)),
+                                       errors,
+                                       sget(s, "last_error")};
                 if (table_add_row(t, cells) < 0)
                         return -ENOMEM;
         }
@@ -180,7 +181,8 @@ int verb_status(const CtlContext *ctx, int argc, char *argv[]) {
                 if (print_sinks(doc, now_ms) < 0)
                         return log_error_errno(-ENOMEM, "Out of memory.");
 
-                printf("\n%s\n", json_is_true(json_object_get(health, "healthy")) ? "Healthy." : "UNHEALTHY:");
+                printf("\n%s\n",
+                       json_is_true(json_object_get(health, "healthy")) ? "Healthy." : "UNHEALTHY:");
                 json_array_foreach(json_object_get(health, "problems"), i, v)
                         printf("  problem: %s\n", json_string_value(v));
                 json_array_foreach(json_object_get(health, "warnings"), i, v)

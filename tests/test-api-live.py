@@ -5,10 +5,12 @@ a TCP server and a client connected to it (python3, recognisable cmdlines), and 
 YAML file) giving the server a tag. The documents must describe exactly these processes and sockets:
 pids, ppid, user, uid, cmdline, the name the rules gave, tags, the listening and both connected sockets
 with their roles, the flow found by /v1/lookup from either end; `procctl --json` must equal the API.
-Skipped (77) while the scanner or matcher is not built in this tree; the tag command part needs root
-(the matcher runs it as `nobody`).
+The tag command part needs root (the matcher runs it as `nobody`).
 
-Usage: test-api-live.py PROCSYNC_API PROCCTL BUILD_ROOT
+With the exporter (one --once cycle, a file sink) every daemon has reported: /healthz is 200 and the
+sink's acknowledged version is in the status.
+
+Usage: test-api-live.py PROCSYNC_API PROCCTL PROCSYNC_SCANNER PROCSYNC_MATCHER PROCSYNC_EXPORTER
 """
 import json
 import os
@@ -21,11 +23,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from api_harness import Api, check, finish, free_port, get, skip, tcp_ready, wait_for  # noqa: E402
+from api_harness import Api, check, finish, free_port, get, tcp_ready, wait_for  # noqa: E402
 
-API, PROCCTL, BUILD = sys.argv[1], sys.argv[2], sys.argv[3]
-SCANNER = os.path.join(BUILD, "scanner", "procsync-scanner")
-MATCHER = os.path.join(BUILD, "matcher", "procsync-matcher")
+API, PROCCTL, SCANNER, MATCHER, EXPORTER = sys.argv[1:6]
 
 SERVER = """
 import socket, sys
@@ -48,9 +48,6 @@ def run(*argv):
 
 
 def main():
-    for exe in (SCANNER, MATCHER):
-        if not os.access(exe, os.X_OK):
-            skip(f"{exe} is not built in this tree yet")
     root = os.geteuid() == 0
     tmp = tempfile.mkdtemp(prefix="procsync-api-live-")
     os.chmod(tmp, 0o755)  # the tag command runs as nobody and reads a file here
@@ -93,16 +90,19 @@ def main():
                   "    match-type: cmdline\n"
                   "    rewrite-name: live-$1\n"
                   "  - action: drop\n"
-                  f"procsync:\n  state_dir: {state}\n")
+                  f"procsync:\n  state_dir: {state}\n"
+                  f"  exporter:\n    sinks:\n      - type: file\n        path: {tmp}/sync.jsonl\n")
 
     try:
         rc, out = run(SCANNER, "-c", config, "--once")
         check("procsync-scanner --once", rc == 0, out)
         rc, out = run(MATCHER, "-c", config, "--once")
         check("procsync-matcher --once", rc == 0, out)
+        rc, out = run(EXPORTER, "-c", config, "--once")
+        check("procsync-exporter --once", rc == 0, out)
         api = Api(API, ["-c", config, "--listen", f"127.0.0.1:{api_port}"], ready=tcp_ready(api_port))
         try:
-            checks(api_port, config, server, client, port, client_port, root)
+            checks(api_port, config, server, client, port, client_port, root, tmp)
         finally:
             rc = api.stop()
         check("procsync-api stops cleanly", rc == 0, api.output)
@@ -114,7 +114,7 @@ def main():
     finish()
 
 
-def checks(api_port, config, server, client, port, client_port, root):
+def checks(api_port, config, server, client, port, client_port, root, tmp):
     tcp = ("tcp", api_port)
     me = pwd.getpwuid(os.getuid())
     procs = get(tcp, "/v1/processes").json()
@@ -183,7 +183,16 @@ def checks(api_port, config, server, client, port, client_port, root):
     check("status: counts agree with the documents",
           status["scanner"]["counts"]["processes"] == len(all_["processes"]) and
           status["matcher"]["counts"]["synced"] == 2, status["scanner"]["counts"])
-    check("healthz: 503, the exporter never started", get(tcp, "/healthz").status == 503)
+    r = get(tcp, "/healthz")
+    check("healthz: 200, every daemon reported (exited since: --once)", r.status == 200 and r.json() ==
+          {"healthy": True, "problems": []}, r.body)
+    sinks = status["exporter"]["sinks"]
+    with open(os.path.join(tmp, "sync.jsonl")) as f:
+        lines = f.read().splitlines()
+    check("status: the file sink acknowledged the exporter's version, and the file has it",
+          len(sinks) == 1 and sinks[0]["type"] == "file" and sinks[0]["in_sync"] is True and
+          sinks[0]["acked_version"] == status["exporter"]["version"] and
+          json.loads(lines[-1]).get("version") == sinks[0]["acked_version"], (sinks, lines[-1:]))
 
     for args, path in [(["processes"], "/v1/processes"), (["processes", "--all"], "/v1/processes?all=1"),
                        (["sockets", "--pid", str(server.pid)], f"/v1/sockets?pid={server.pid}"),

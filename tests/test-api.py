@@ -115,8 +115,9 @@ def fill(db):
         x("INSERT INTO scan_socket_owners VALUES (?, ?)", (sid, pid))
     x("INSERT INTO export_state VALUES (1, 1700000005, 'abc', 17, ?)", (T0,))
     x("INSERT INTO export_sinks (name, type, acked_version, last_attempt_at, last_ok_at, last_error, failures,"
-      " errors_total, next_attempt_at) VALUES ('file', 'file', 1700000005, ?, ?, NULL, 0, 0, NULL),"
-      " ('http', 'http', 1700000003, ?, ?, 'connection refused', 2, 7, ?)", (T0, T0, T0, T0 - 60000, T0 + 4000))
+      " errors_total, next_attempt_at, target) VALUES ('file', 'file', 1700000005, ?, ?, NULL, 0, 0, NULL,"
+      " '/var/log/procsync.jsonl'), ('http', 'http', 1700000003, ?, ?, 'connection refused', 2, 7, ?, NULL)",
+      (T0, T0, T0, T0 - 60000, T0 + 4000))
     x("INSERT INTO export_gpids VALUES ('deepflow', 100, 777), ('deepflow', 106, 778)")
     x("COMMIT")
 
@@ -346,11 +347,12 @@ def run_checks(api, tcp, unix, state, config, db, port):
     check("status.exporter: started but no cycle yet", (e["alive"], e["last_cycle_at"], e["fresh"], e["version"])
           == (False, None, True, 1700000005), e)
     check("status.exporter.sinks", e["sinks"] == [
-        {"name": "file", "type": "file", "acked_version": 1700000005, "in_sync": True, "last_attempt_at": T0,
-         "last_ok_at": T0, "last_error": None, "failures": 0, "errors_total": 0, "next_attempt_at": None},
-        {"name": "http", "type": "http", "acked_version": 1700000003, "in_sync": False, "last_attempt_at": T0,
-         "last_ok_at": T0 - 60000, "last_error": "connection refused", "failures": 2, "errors_total": 7,
-         "next_attempt_at": T0 + 4000}], e["sinks"])
+        {"name": "file", "type": "file", "target": "/var/log/procsync.jsonl", "acked_version": 1700000005,
+         "in_sync": True, "last_attempt_at": T0, "last_ok_at": T0, "last_error": None, "failures": 0,
+         "errors_total": 0, "next_attempt_at": None},
+        {"name": "http", "type": "http", "target": None, "acked_version": 1700000003, "in_sync": False,
+         "last_attempt_at": T0, "last_ok_at": T0 - 60000, "last_error": "connection refused", "failures": 2,
+         "errors_total": 7, "next_attempt_at": T0 + 4000}], e["sinks"])
     h = doc["health"]
     check("status.health: healthy (all fresh), with warnings", h["healthy"] is True and h["problems"] == [] and
           any("matcher" in w and "not running" in w for w in h["warnings"]) and
