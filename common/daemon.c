@@ -17,6 +17,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "db.h"
+#include "parse-util.h"
 #include "proc-stat.h"
 
 /* Longest config error text stored in the heartbeat row and returned to the caller. */
@@ -62,18 +63,6 @@ const char *daemon_event_to_string(DaemonEvent e) {
         return e < _DAEMON_EVENT_MAX ? event_names[e] : NULL;
 }
 
-static void set_error(char **ret_error, const char *fmt, ...) _printf_(2, 3);
-static void set_error(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-
-        if (!ret_error)
-                return;
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-}
-
 /* ---- Command line ---------------------------------------------------------------------------------- */
 
 void daemon_args_done(DaemonArgs *a) {
@@ -88,7 +77,7 @@ static int set_arg(char **dst, const char *opt, const char *value, char **ret_er
         char *v;
 
         if (isempty(value)) {
-                set_error(ret_error, "option '%s' needs a non-empty argument", opt);
+                error_set(ret_error, "option '%s' needs a non-empty argument", opt);
                 return -EINVAL;
         }
         v = strdup(value);
@@ -145,20 +134,20 @@ int daemon_parse_args(int argc, char *argv[], DaemonArgs *ret, char **ret_error)
                         break;
                 case ':':
                         if (optopt > 0 && optopt < 0x100)
-                                set_error(ret_error, "option '-%c' needs an argument", optopt);
+                                error_set(ret_error, "option '-%c' needs an argument", optopt);
                         else
-                                set_error(ret_error, "option '%s' needs an argument", argv[optind - 1]);
+                                error_set(ret_error, "option '%s' needs an argument", argv[optind - 1]);
                         return -EINVAL;
                 default:
                         if (optopt > 0 && optopt < 0x100)
-                                set_error(ret_error, "unknown option '-%c'", optopt);
+                                error_set(ret_error, "unknown option '-%c'", optopt);
                         else
-                                set_error(ret_error, "unknown option '%s'", argv[optind - 1]);
+                                error_set(ret_error, "unknown option '%s'", argv[optind - 1]);
                         return -EINVAL;
                 }
         }
         if (optind < argc) {
-                set_error(ret_error, "unexpected argument '%s'", argv[optind]);
+                error_set(ret_error, "unexpected argument '%s'", argv[optind]);
                 return -EINVAL;
         }
 
@@ -456,7 +445,7 @@ int daemon_new(DaemonKind kind, const DaemonArgs *args, ConfigDiags *diags, Daem
         if (!d->state_dir)
                 return -ENOMEM;
         if (isempty(d->state_dir)) {
-                set_error(ret_error,
+                error_set(ret_error,
                           "no state directory: neither --state-dir nor procsync.state_dir is set");
                 return -EINVAL;
         }
@@ -474,7 +463,7 @@ int daemon_new(DaemonKind kind, const DaemonArgs *args, ConfigDiags *diags, Daem
         d->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
         if (d->signal_fd < 0) {
                 r = negative_errno();
-                set_error(ret_error, "cannot create signalfd: %s", strerror(-r));
+                error_set(ret_error, "cannot create signalfd: %s", strerror(-r));
                 return r;
         }
 
@@ -484,7 +473,7 @@ int daemon_new(DaemonKind kind, const DaemonArgs *args, ConfigDiags *diags, Daem
 
         r = proc_stat_read("/proc", 0, &self);
         if (r < 0) {
-                set_error(ret_error, "cannot read /proc/self/stat: %s", strerror(-r));
+                error_set(ret_error, "cannot read /proc/self/stat: %s", strerror(-r));
                 return r;
         }
         d->pid = getpid();
@@ -493,7 +482,7 @@ int daemon_new(DaemonKind kind, const DaemonArgs *args, ConfigDiags *diags, Daem
 
         r = heartbeat_register(d);
         if (r < 0) {
-                set_error(ret_error, "%s/%s: cannot record the %s in table %s: %s", d->state_dir,
+                error_set(ret_error, "%s/%s: cannot record the %s in table %s: %s", d->state_dir,
                           DB_FILENAME, kind_names[kind], kind_tables[kind], sqlite3_errmsg(d->db));
                 return r;
         }
@@ -661,7 +650,7 @@ int daemon_reload(Daemon *d, ConfigDiags *diags, char **ret_error) {
                 notify_status("READY=1\n", status);
                 if (ret_error) {
                         if (q < 0)
-                                set_error(ret_error, "%s (and cannot record it in the database: %s)",
+                                error_set(ret_error, "%s (and cannot record it in the database: %s)",
                                           strempty(error), sqlite3_errmsg(d->db));
                         else
                                 *ret_error = TAKE_PTR(error);
@@ -676,7 +665,7 @@ int daemon_reload(Daemon *d, ConfigDiags *diags, char **ret_error) {
         status = status_text("Running, generation %" PRIu64 ", configuration reloaded", d->generation);
         notify_status("READY=1\n", status);
         if (q < 0) {
-                set_error(ret_error, "configuration reloaded, but cannot record it in the database: %s",
+                error_set(ret_error, "configuration reloaded, but cannot record it in the database: %s",
                           sqlite3_errmsg(d->db));
                 return q;
         }

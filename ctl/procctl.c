@@ -10,6 +10,12 @@
 #include "log.h"
 
 static const CtlVerb verbs[] = {
+        { "status", verb_status,
+          "  status                   Daemons, counts, tag command and sinks at a glance (exit 1: unhealthy)\n" },
+        { "processes", verb_processes,
+          "  processes [--all] [--name NAME] [--tag KEY:VALUE]...\n"
+          "                           The synced processes (--all: every scanned one, with action and reason)\n" },
+        { "sockets", verb_sockets, "  sockets [--pid N]        The scanned sockets and their processes\n" },
         { "config", verb_config,
           "  config check [FILE]      Check a config file; print problems as FILE:LINE:COL: message\n"
           "  config show              The effective config, and where each value comes from\n" },
@@ -18,8 +24,8 @@ static const CtlVerb verbs[] = {
           "  rules test --pid N | --name X [--cmdline S] [--parent P]... [--tag K=V]...\n"
           "                           Which rule decides a process, its action and its name\n" },
         { "reload", verb_reload,
-          "  reload [--timeout 5s]    Have the scanner, matcher and exporter reload the config (SIGHUP);\n"
-          "                           say who reloaded and who kept the old config\n" },
+          "  reload [--timeout 5s]    Have the daemons reload the config file (SIGHUP); say who reloaded\n"
+          "                           and who kept the old config\n" },
         { "run", verb_run,
           "  run [--bin-dir DIR]      Run the four daemons in the foreground, restart one that dies;\n"
           "                           Ctrl-C stops them. Binaries: DIR, $PROCSYNC_LIBEXEC_DIR, the\n"

@@ -10,22 +10,7 @@
 #include <string.h>
 
 #include "macro.h"
-
-static int parse_u64(const char *s, const char *end, uint64_t *ret) {
-        uint64_t v = 0;
-
-        if (s >= end)
-                return -EBADMSG;
-        for (; s < end; s++) {
-                if (*s < '0' || *s > '9')
-                        return -EBADMSG;
-                if (v > (UINT64_MAX - (uint64_t) (*s - '0')) / 10)
-                        return -ERANGE;
-                v = v * 10 + (uint64_t) (*s - '0');
-        }
-        *ret = v;
-        return 0;
-}
+#include "parse-util.h"
 
 /* Finds the line that starts with `key` and returns its remainder (up to, not including, the newline). */
 static bool find_line(const char *buf, size_t len, const char *key, const char **ret_val,
@@ -59,7 +44,7 @@ int proc_status_parse_uid(const char *buf, size_t len, uid_t *ret) {
         tok = p;
         while (p < end && *p != '\t' && *p != ' ')
                 p++;
-        if (parse_u64(tok, p, &v) < 0 || v >= UINT32_MAX) /* (uid_t) -1 is not a uid */
+        if (parse_u64_span(tok, p, &v) < 0 || v >= UINT32_MAX) /* (uid_t) -1 is not a uid */
                 return -EBADMSG;
         *ret = (uid_t) v;
         return 0;
@@ -71,7 +56,7 @@ int proc_stat_parse_btime(const char *buf, size_t len, uint64_t *ret) {
 
         if (!find_line(buf, len, "btime ", &p, &end))
                 return -EBADMSG;
-        if (parse_u64(p, end, &v) < 0)
+        if (parse_u64_span(p, end, &v) < 0)
                 return -EBADMSG;
         *ret = v;
         return 0;
@@ -85,7 +70,7 @@ int proc_ns_link_parse(const char *buf, size_t len, const char *type, uint64_t *
         if (len < tlen + 4 || memcmp(buf, type, tlen) != 0 || buf[tlen] != ':' || buf[tlen + 1] != '[' ||
             buf[len - 1] != ']')
                 return -EBADMSG;
-        if (parse_u64(buf + tlen + 2, buf + len - 1, &v) < 0 || v == 0)
+        if (parse_u64_span(buf + tlen + 2, buf + len - 1, &v) < 0 || v == 0)
                 return -EBADMSG;
         *ret = v;
         return 0;
@@ -236,7 +221,7 @@ int passwd_find_uid(const char *buf, size_t len, uid_t uid, const char **ret_nam
                         if (*q == ':')
                                 f[++nf] = q + 1;
                 if (nf == 3 && *p != '#' && *p != '+' && *p != '-' && f[1] - 1 > p &&
-                    parse_u64(f[2], f[3] - 1, &v) >= 0 && v == uid) {
+                    parse_u64_span(f[2], f[3] - 1, &v) >= 0 && v == uid) {
                         *ret_name = p;
                         *ret_len = (size_t) (f[1] - 1 - p);
                         return 1;
