@@ -24,23 +24,6 @@ int ctl_open_state(const CtlContext *ctx, Config **ret_config, sqlite3 **ret_db)
         return 0;
 }
 
-int ctl_option_value(const char *opt, int argc, char *argv[], int *i, const char **ret) {
-        size_t n = strlen(opt);
-
-        if (!strneq(argv[*i], opt, n) || (argv[*i][n] != 0 && argv[*i][n] != '='))
-                return 1;
-        if (argv[*i][n] == '=') {
-                *ret = argv[*i] + n + 1;
-                return 0;
-        }
-        if (*i + 1 >= argc) {
-                log_error("Option '%s' needs a value.", opt);
-                return -EINVAL;
-        }
-        *ret = argv[++*i];
-        return 0;
-}
-
 int ctl_parse_pid(const char *s, pid_t *ret) {
         unsigned long v;
         char *end;

@@ -114,7 +114,8 @@ def fill(db):
     for sid, pid in [(1, 100), (1, 106), (2, 100), (3, 100), (4, 102), (5, 106), (6, 101), (7, 100)]:
         x("INSERT INTO scan_socket_owners VALUES (?, ?)", (sid, pid))
     x("INSERT INTO export_state VALUES (1, 1700000005, 'abc', 17, ?)", (T0,))
-    x("INSERT INTO export_sinks VALUES ('file', 'file', 1700000005, ?, ?, NULL, 0, 0, NULL),"
+    x("INSERT INTO export_sinks (name, type, acked_version, last_attempt_at, last_ok_at, last_error, failures,"
+      " errors_total, next_attempt_at) VALUES ('file', 'file', 1700000005, ?, ?, NULL, 0, 0, NULL),"
       " ('http', 'http', 1700000003, ?, ?, 'connection refused', 2, 7, ?)", (T0, T0, T0, T0 - 60000, T0 + 4000))
     x("INSERT INTO export_gpids VALUES ('deepflow', 100, 777), ('deepflow', 106, 778)")
     x("COMMIT")
