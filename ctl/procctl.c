@@ -24,8 +24,8 @@ static const CtlVerb verbs[] = {
           "  rules test --pid N | --name X [--cmdline S] [--parent P]... [--tag K=V]...\n"
           "                           Which rule decides a process, its action and its name\n" },
         { "reload", verb_reload,
-          "  reload [--timeout 5s]    Have the scanner, matcher and exporter reload the config (SIGHUP);\n"
-          "                           say who reloaded and who kept the old config\n" },
+          "  reload [--timeout 5s]    Have the daemons reload the config file (SIGHUP); say who reloaded\n"
+          "                           and who kept the old config\n" },
         { "run", verb_run,
           "  run [--bin-dir DIR]      Run the four daemons in the foreground, restart one that dies;\n"
           "                           Ctrl-C stops them. Binaries: DIR, $PROCSYNC_LIBEXEC_DIR, the\n"
