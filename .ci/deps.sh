@@ -7,6 +7,7 @@ procsync_packages=(
         libcurl4-openssl-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
         libcmocka-dev python3 python3-grpcio python3-grpc-tools
         iproute2 util-linux procps passwd curl nginx wrk valgrind systemd
+        prometheus
 )
 
 procsync_install_deps() {
