@@ -1,17 +1,24 @@
 /* Opening and migrating state.db. See db.h.
  *
- * Migrations run in one BEGIN IMMEDIATE transaction so that two daemons starting at once do not both
- * migrate: the second waits on the lock (busy_timeout), then sees the new user_version and does nothing.
+ * Writers starting at once (the daemons under systemd or `procctl run`) are serialised for the whole
+ * opening phase by an flock() on the state directory: switching a new database to WAL needs an exclusive
+ * lock for which SQLite does not call the busy handler (a racing opener got SQLITE_BUSY at once), and
+ * the directory is the one object that exists before the database does. It is never the database file:
+ * closing any other fd of that file would drop SQLite's own POSIX locks. Migrations also run in one
+ * BEGIN IMMEDIATE transaction and re-read user_version under that lock.
  * A non-database file is detected by reading the schema (SQLite reports SQLITE_NOTADB on first access, not
  * at open). */
 #include "db.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 
 #include "schema.h"
+#include "time-util.h"
 
 unsigned db_schema_version(void) {
         return schema_n_migrations;
@@ -191,7 +198,45 @@ static int first_read_error(sqlite3 *db, const char *path, bool ro, char **ret_e
         return db_errno(xrc) ?: -EIO;
 }
 
+/* Takes the opening lock on the directory of `path` (see the top of this file), bounded in time so that a
+ * stuck opener elsewhere becomes an error here, not a hang. */
+static int lock_directory(const char *path, int *ret_fd, char **ret_error) {
+        _cleanup_close_ int fd = -EBADF;
+        _cleanup_free_ char *dir = NULL;
+        const char *slash = strrchr(path, '/');
+        usec_t deadline;
+
+        dir = !slash ? strdup(".") : slash == path ? strdup("/") : strndup(path, (size_t) (slash - path));
+        if (!dir)
+                return -ENOMEM;
+        fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0) {
+                int r = negative_errno();
+                set_error(ret_error, "%s: cannot open the state directory: %s", dir, strerror(-r));
+                return r;
+        }
+        deadline = now_usec(CLOCK_MONOTONIC) + 2 * DB_BUSY_TIMEOUT_MS * USEC_PER_MSEC;
+        while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+                if (errno == EINTR)
+                        continue;
+                if (errno != EWOULDBLOCK) {
+                        int r = negative_errno();
+                        set_error(ret_error, "%s: cannot lock the state directory: %s", dir, strerror(-r));
+                        return r;
+                }
+                if (now_usec(CLOCK_MONOTONIC) >= deadline) {
+                        set_error(ret_error, "%s: another process has been opening the database for %d s; giving up",
+                                  dir, 2 * DB_BUSY_TIMEOUT_MS / 1000);
+                        return -EBUSY;
+                }
+                (void) usleep(10 * 1000);
+        }
+        *ret_fd = TAKE_FD(fd);
+        return 0;
+}
+
 int db_open_path(const char *path, DbOpenFlags flags, sqlite3 **ret, char **ret_error) {
+        _cleanup_close_ int lock_fd = -EBADF; /* declared first: released after a failed db is closed */
         _cleanup_db_ sqlite3 *db = NULL;
         bool ro = flags & DB_READ_ONLY;
         unsigned v = 0;
@@ -205,6 +250,12 @@ int db_open_path(const char *path, DbOpenFlags flags, sqlite3 **ret, char **ret_
                 else
                         set_error(ret_error, "%s: cannot access database: %s", path, strerror(-r));
                 return r;
+        }
+
+        if (!ro) {
+                r = lock_directory(path, &lock_fd, ret_error);
+                if (r < 0)
+                        return r;
         }
 
         rc = sqlite3_open_v2(path, &db,
