@@ -513,7 +513,7 @@ enum {
 };
 
 static int get_string(Loader *l, const yaml_node_t *n, const char *what, unsigned flags, char **ret) {
-        const char *v;
+        const char *v = NULL;
         char *s;
         int r;
 
@@ -548,7 +548,7 @@ static int get_string_replace(Loader *l, const yaml_node_t *n, const char *what,
 }
 
 static int get_bool(Loader *l, const yaml_node_t *n, const char *what, bool *ret) {
-        const char *v;
+        const char *v = NULL;
         int r;
 
         r = get_scalar(l, n, what, "a boolean", &v);
@@ -561,7 +561,7 @@ static int get_bool(Loader *l, const yaml_node_t *n, const char *what, bool *ret
 }
 
 static int get_duration(Loader *l, const yaml_node_t *n, const char *what, bool allow_zero, usec_t *ret) {
-        const char *v;
+        const char *v = NULL;
         usec_t u;
         int r;
 
@@ -1427,7 +1427,7 @@ static int parse_sinks(Loader *l, const yaml_node_t *v, Config *c) {
                 return -ENOMEM;
         for (size_t i = 0; i < n; i++) {
                 ConfigSink *s = &c->sinks[c->n_sinks++];
-                SinkType type;
+                SinkType type = SINK_FILE;
 
                 *s = (ConfigSink) {
                         .push_interval = 10 * USEC_PER_SEC,
@@ -1780,7 +1780,7 @@ static int load_file(const char *path, bool missing_ok, Config **ret, ConfigDiag
         _cleanup_close_ int fd = -EBADF;
         _cleanup_free_ char *buf = NULL;
         struct stat st;
-        size_t size;
+        size_t size = 0;
         int r;
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);

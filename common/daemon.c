@@ -17,6 +17,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "db.h"
+#include "parse-util.h"
 #include "proc-stat.h"
 
 /* Longest config error text stored in the heartbeat row and returned to the caller. */
@@ -62,18 +63,6 @@ const char *daemon_event_to_string(DaemonEvent e) {
         return e < _DAEMON_EVENT_MAX ? event_names[e] : NULL;
 }
 
-static void set_error(char **ret_error, const char *fmt, ...) _printf_(2, 3);
-static void set_error(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-
-        if (!ret_error)
-                return;
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
-}
-
 /* ---- Command line ---------------------------------------------------------------------------------- */
 
 void daemon_args_done(DaemonArgs *a) {
@@ -81,14 +70,14 @@ void daemon_args_done(DaemonArgs *a) {
                 return;
         free(a->config_path);
         free(a->state_dir);
-        *a = (DaemonArgs) {};
+        *a = (DaemonArgs){};
 }
 
 static int set_arg(char **dst, const char *opt, const char *value, char **ret_error) {
         char *v;
 
         if (isempty(value)) {
-                set_error(ret_error, "option '%s' needs a non-empty argument", opt);
+                error_set(ret_error, "option '%s' needs a non-empty argument", opt);
                 return -EINVAL;
         }
         v = strdup(value);
@@ -106,11 +95,11 @@ int daemon_parse_args(int argc, char *argv[], DaemonArgs *ret, char **ret_error)
                 ARG_VERSION,
         };
         static const struct option options[] = {
-                { "config", required_argument, NULL, 'c' },
-                { "state-dir", required_argument, NULL, ARG_STATE_DIR },
-                { "once", no_argument, NULL, ARG_ONCE },
-                { "help", no_argument, NULL, 'h' },
-                { "version", no_argument, NULL, ARG_VERSION },
+                {"config", required_argument, NULL, 'c'},
+                {"state-dir", required_argument, NULL, ARG_STATE_DIR},
+                {"once", no_argument, NULL, ARG_ONCE},
+                {"help", no_argument, NULL, 'h'},
+                {"version", no_argument, NULL, ARG_VERSION},
                 {},
         };
         _cleanup_(daemon_args_done) DaemonArgs a = {};
@@ -145,25 +134,25 @@ int daemon_parse_args(int argc, char *argv[], DaemonArgs *ret, char **ret_error)
                         break;
                 case ':':
                         if (optopt > 0 && optopt < 0x100)
-                                set_error(ret_error, "option '-%c' needs an argument", optopt);
+                                error_set(ret_error, "option '-%c' needs an argument", optopt);
                         else
-                                set_error(ret_error, "option '%s' needs an argument", argv[optind - 1]);
+                                error_set(ret_error, "option '%s' needs an argument", argv[optind - 1]);
                         return -EINVAL;
                 default:
                         if (optopt > 0 && optopt < 0x100)
-                                set_error(ret_error, "unknown option '-%c'", optopt);
+                                error_set(ret_error, "unknown option '-%c'", optopt);
                         else
-                                set_error(ret_error, "unknown option '%s'", argv[optind - 1]);
+                                error_set(ret_error, "unknown option '%s'", argv[optind - 1]);
                         return -EINVAL;
                 }
         }
         if (optind < argc) {
-                set_error(ret_error, "unexpected argument '%s'", argv[optind]);
+                error_set(ret_error, "unexpected argument '%s'", argv[optind]);
                 return -EINVAL;
         }
 
         *ret = a;
-        a = (DaemonArgs) {};
+        a = (DaemonArgs){};
         return 0;
 }
 
@@ -171,8 +160,8 @@ void daemon_print_help(FILE *f, const char *program, const char *summary) {
         fprintf(f,
                 "%s [OPTIONS]\n\n"
                 "%s\n\n"
-                "  -c, --config FILE   configuration file (default: $" CONFIG_ENV ", then " CONFIG_DEFAULT_PATH
-                ",\n"
+                "  -c, --config FILE   configuration file (default: $" CONFIG_ENV
+                ", then " CONFIG_DEFAULT_PATH ",\n"
                 "                      else the embedded default)\n"
                 "      --state-dir DIR state directory (overrides procsync.state_dir)\n"
                 "      --once          run one cycle and exit\n"
@@ -252,9 +241,11 @@ static int heartbeat_register(Daemon *d) {
         int rc;
 
         if (asprintf(&sql,
-                     "INSERT INTO %1$s (id, pid, pid_start_ticks, started_at, config_path, config_ok, config_error) "
+                     "INSERT INTO %1$s (id, pid, pid_start_ticks, started_at, config_path, config_ok, "
+                     "config_error) "
                      "VALUES (1, ?1, ?2, ?3, ?4, 1, NULL) "
-                     "ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, pid_start_ticks = excluded.pid_start_ticks, "
+                     "ON CONFLICT (id) DO UPDATE SET pid = excluded.pid, pid_start_ticks = "
+                     "excluded.pid_start_ticks, "
                      "started_at = excluded.started_at, config_path = excluded.config_path, config_ok = 1, "
                      "config_error = NULL "
                      "RETURNING generation",
@@ -300,8 +291,8 @@ static int heartbeat_set_config(Daemon *d, bool ok, const char *error) {
         return sqlite3_changes(d->db) > 0 ? 0 : -ENOENT;
 }
 
-int daemon_heartbeat_sql(sqlite3 *db, DaemonKind kind, int64_t now_ms, uint64_t cycle_ms, uint64_t generation,
-                         const char *stats_json, const char *last_error) {
+int daemon_heartbeat_sql(sqlite3 *db, DaemonKind kind, int64_t now_ms, uint64_t cycle_ms,
+                         uint64_t generation, const char *stats_json, const char *last_error) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         _cleanup_free_ char *sql = NULL;
         int rc;
@@ -454,7 +445,8 @@ int daemon_new(DaemonKind kind, const DaemonArgs *args, ConfigDiags *diags, Daem
         if (!d->state_dir)
                 return -ENOMEM;
         if (isempty(d->state_dir)) {
-                set_error(ret_error, "no state directory: neither --state-dir nor procsync.state_dir is set");
+                error_set(ret_error,
+                          "no state directory: neither --state-dir nor procsync.state_dir is set");
                 return -EINVAL;
         }
 
@@ -471,7 +463,7 @@ int daemon_new(DaemonKind kind, const DaemonArgs *args, ConfigDiags *diags, Daem
         d->signal_fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
         if (d->signal_fd < 0) {
                 r = negative_errno();
-                set_error(ret_error, "cannot create signalfd: %s", strerror(-r));
+                error_set(ret_error, "cannot create signalfd: %s", strerror(-r));
                 return r;
         }
 
@@ -481,7 +473,7 @@ int daemon_new(DaemonKind kind, const DaemonArgs *args, ConfigDiags *diags, Daem
 
         r = proc_stat_read("/proc", 0, &self);
         if (r < 0) {
-                set_error(ret_error, "cannot read /proc/self/stat: %s", strerror(-r));
+                error_set(ret_error, "cannot read /proc/self/stat: %s", strerror(-r));
                 return r;
         }
         d->pid = getpid();
@@ -490,8 +482,8 @@ int daemon_new(DaemonKind kind, const DaemonArgs *args, ConfigDiags *diags, Daem
 
         r = heartbeat_register(d);
         if (r < 0) {
-                set_error(ret_error, "%s/%s: cannot record the %s in table %s: %s", d->state_dir, DB_FILENAME,
-                          kind_names[kind], kind_tables[kind], sqlite3_errmsg(d->db));
+                error_set(ret_error, "%s/%s: cannot record the %s in table %s: %s", d->state_dir,
+                          DB_FILENAME, kind_names[kind], kind_tables[kind], sqlite3_errmsg(d->db));
                 return r;
         }
 
@@ -590,8 +582,8 @@ int daemon_wait(Daemon *d, usec_t timeout, DaemonEvent *ret) {
 
         for (;;) {
                 struct pollfd p[2] = {
-                        { .fd = d->signal_fd, .events = POLLIN },
-                        { .fd = d->inotify_fd, .events = POLLIN },
+                        {.fd = d->signal_fd, .events = POLLIN},
+                        {.fd = d->inotify_fd, .events = POLLIN},
                 };
                 bool terminate = false, reload = false, changed = false;
                 usec_t until = deadline;
@@ -604,7 +596,7 @@ int daemon_wait(Daemon *d, usec_t timeout, DaemonEvent *ret) {
                 }
                 if (until != USEC_INFINITY) {
                         usec_t left = until > now ? until - now : 0;
-                        ts = (struct timespec) {
+                        ts = (struct timespec){
                                 .tv_sec = (time_t) (left / USEC_PER_SEC),
                                 .tv_nsec = (long) (left % USEC_PER_SEC * NSEC_PER_USEC),
                         };
@@ -626,7 +618,8 @@ int daemon_wait(Daemon *d, usec_t timeout, DaemonEvent *ret) {
 
                 if (terminate || reload || changed) {
                         *ret = terminate ? DAEMON_EVENT_TERMINATE
-                                         : reload ? DAEMON_EVENT_RELOAD : DAEMON_EVENT_DB_CHANGED;
+                               : reload  ? DAEMON_EVENT_RELOAD
+                                         : DAEMON_EVENT_DB_CHANGED;
                         return 0;
                 }
                 now = now_usec(CLOCK_MONOTONIC);
@@ -657,7 +650,7 @@ int daemon_reload(Daemon *d, ConfigDiags *diags, char **ret_error) {
                 notify_status("READY=1\n", status);
                 if (ret_error) {
                         if (q < 0)
-                                set_error(ret_error, "%s (and cannot record it in the database: %s)",
+                                error_set(ret_error, "%s (and cannot record it in the database: %s)",
                                           strempty(error), sqlite3_errmsg(d->db));
                         else
                                 *ret_error = TAKE_PTR(error);
@@ -672,7 +665,7 @@ int daemon_reload(Daemon *d, ConfigDiags *diags, char **ret_error) {
         status = status_text("Running, generation %" PRIu64 ", configuration reloaded", d->generation);
         notify_status("READY=1\n", status);
         if (q < 0) {
-                set_error(ret_error, "configuration reloaded, but cannot record it in the database: %s",
+                error_set(ret_error, "configuration reloaded, but cannot record it in the database: %s",
                           sqlite3_errmsg(d->db));
                 return q;
         }
@@ -686,18 +679,20 @@ int daemon_heartbeat(Daemon *d, uint64_t cycle_ms, uint64_t generation, const ch
 
         if (!d)
                 return -EINVAL;
-        r = daemon_heartbeat_sql(d->db, d->kind, now_epoch_ms(), cycle_ms, generation, stats_json, last_error);
+        r = daemon_heartbeat_sql(d->db, d->kind, now_epoch_ms(), cycle_ms, generation, stats_json,
+                                 last_error);
         if (r < 0)
                 return r;
         d->generation = generation;
 
         if (last_error)
-                status = status_text("Last cycle failed (generation %" PRIu64 "): %s%s", generation, last_error,
-                                     d->config_failed ? "; configuration error, running on the previous one" : "");
+                status = status_text(
+                        "Last cycle failed (generation %" PRIu64 "): %s%s", generation, last_error,
+                        d->config_failed ? "; configuration error, running on the previous one" : "");
         else
-                status = status_text("Running, generation %" PRIu64 ", last cycle %" PRIu64 " ms%s", generation,
-                                     cycle_ms,
-                                     d->config_failed ? "; configuration error, running on the previous one" : "");
+                status = status_text(
+                        "Running, generation %" PRIu64 ", last cycle %" PRIu64 " ms%s", generation, cycle_ms,
+                        d->config_failed ? "; configuration error, running on the previous one" : "");
         notify_status("", status);
         daemon_keepalive(d);
         return 0;

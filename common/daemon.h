@@ -80,12 +80,12 @@ void daemon_print_help(FILE *f, const char *program, const char *summary);
 typedef struct Daemon {
         /* Read-only for callers. */
         DaemonKind kind;
-        Config *config;      /* the active config; replaced by a successful daemon_reload() */
-        char *config_path;   /* -c as given, or NULL (config_load()'s lookup order); reused on reload */
-        char *state_dir;     /* --state-dir, else config->state_dir at start-up (never changes) */
-        sqlite3 *db;         /* read-write connection to <state_dir>/state.db, migrated */
-        bool once;           /* --once */
-        pid_t pid;           /* getpid() and its start time (/proc/self/stat field 22), as in the row */
+        Config *config;    /* the active config; replaced by a successful daemon_reload() */
+        char *config_path; /* -c as given, or NULL (config_load()'s lookup order); reused on reload */
+        char *state_dir;   /* --state-dir, else config->state_dir at start-up (never changes) */
+        sqlite3 *db;       /* read-write connection to <state_dir>/state.db, migrated */
+        bool once;         /* --once */
+        pid_t pid;         /* getpid() and its start time (/proc/self/stat field 22), as in the row */
         uint64_t pid_start_ticks;
         int64_t started_at;  /* epoch ms */
         uint64_t generation; /* this daemon's generation: as stored in its heartbeat row at start-up
@@ -117,7 +117,8 @@ typedef struct Daemon {
  *   6. sd_notify READY=1 with a STATUS= line (a no-op without $NOTIFY_SOCKET) and reads the watchdog
  *      interval (sd_watchdog_enabled(), $WATCHDOG_USEC/$WATCHDOG_PID).
  * args is copied; it may be freed afterwards. On failure everything done is undone (the signal mask too),
- * the error is returned and *ret_error (if given) explains it. */
+ * the error is returned and *ret_error (if given) explains it. Call it before creating any thread (gRPC's
+ * included) so that every thread inherits the blocked signals. */
 int daemon_new(DaemonKind kind, const DaemonArgs *args, ConfigDiags *diags, Daemon **ret, char **ret_error);
 
 /* Closes the database and fds, frees the config, restores the signal mask, sends STOPPING=1. NULL is fine;
@@ -130,8 +131,9 @@ DEFINE_TRIVIAL_CLEANUP_FUNC(Daemon *, daemon_free);
  * (new scan generation) and the exporter (new match generation). The event says only "look again": it
  * also fires for this daemon's own commits, so the caller compares the other daemon's generation
  * (daemon_read_generation()) with the last one it handled. Events are coalesced: one wake-up for a burst
- * of writes. Failure (e.g. the inotify instance limit) is not fatal: the caller logs it and relies on its
- * timer. Calling it twice is a no-op. */
+ * of writes. Call it before the first daemon_read_generation(), so that no commit can fall between the
+ * read and the watch. Failure (e.g. the inotify instance limit) is not fatal: the caller logs it and
+ * relies on its timer. Calling it twice is a no-op. */
 int daemon_watch_state(Daemon *d);
 
 typedef enum DaemonEvent {
@@ -178,8 +180,8 @@ int daemon_heartbeat(Daemon *d, uint64_t cycle_ms, uint64_t generation, const ch
                      const char *last_error);
 
 /* The SQL of daemon_heartbeat() alone, for tools and tests: no notification, no Daemon needed. */
-int daemon_heartbeat_sql(sqlite3 *db, DaemonKind kind, int64_t now_ms, uint64_t cycle_ms, uint64_t generation,
-                         const char *stats_json, const char *last_error);
+int daemon_heartbeat_sql(sqlite3 *db, DaemonKind kind, int64_t now_ms, uint64_t cycle_ms,
+                         uint64_t generation, const char *stats_json, const char *last_error);
 
 /* Reads the `generation` of daemon `name` ("scanner", "matcher", "exporter") from the `daemons` view.
  * -ENOENT when that daemon has never started (no row), -EINVAL for an unknown name. Runs in the caller's

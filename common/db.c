@@ -10,13 +10,14 @@
  * at open). */
 #include "db.h"
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <fcntl.h>
 #include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 
+#include "parse-util.h"
 #include "schema.h"
 #include "time-util.h"
 
@@ -54,18 +55,6 @@ int db_errno(int rc) {
         default:
                 return -EIO;
         }
-}
-
-static void set_error(char **ret_error, const char *fmt, ...) _printf_(2, 3);
-static void set_error(char **ret_error, const char *fmt, ...) {
-        va_list ap;
-
-        if (!ret_error)
-                return;
-        va_start(ap, fmt);
-        if (vasprintf(ret_error, fmt, ap) < 0)
-                *ret_error = NULL;
-        va_end(ap);
 }
 
 int db_exec(sqlite3 *db, const char *sql) {
@@ -111,18 +100,20 @@ static int migrate(sqlite3 *db, const char *path, char **ret_error) {
 
         r = db_begin(db);
         if (r < 0) {
-                set_error(ret_error, "%s: cannot lock the database for migration: %s", path, sqlite3_errmsg(db));
+                error_set(ret_error, "%s: cannot lock the database for migration: %s", path,
+                          sqlite3_errmsg(db));
                 return r;
         }
         r = read_user_version(db, &v);
         if (r < 0) {
-                set_error(ret_error, "%s: %s", path, sqlite3_errmsg(db));
+                error_set(ret_error, "%s: %s", path, sqlite3_errmsg(db));
                 db_rollback(db);
                 return r;
         }
         if (v > schema_n_migrations) {
-                set_error(ret_error,
-                          "%s: database schema version %u is newer than this binary's (%u); refusing to touch it "
+                error_set(ret_error,
+                          "%s: database schema version %u is newer than this binary's (%u); refusing to "
+                          "touch it "
                           "(upgrade procsync or point --state-dir elsewhere)",
                           path, v, schema_n_migrations);
                 db_rollback(db);
@@ -137,14 +128,15 @@ static int migrate(sqlite3 *db, const char *path, char **ret_error) {
                         r = db_exec(db, pragma);
                 }
                 if (r < 0) {
-                        set_error(ret_error, "%s: migration %03u failed: %s", path, v + 1, sqlite3_errmsg(db));
+                        error_set(ret_error, "%s: migration %03u failed: %s", path, v + 1,
+                                  sqlite3_errmsg(db));
                         db_rollback(db);
                         return r;
                 }
         }
         r = db_commit(db);
         if (r < 0) {
-                set_error(ret_error, "%s: cannot commit migration: %s", path, sqlite3_errmsg(db));
+                error_set(ret_error, "%s: cannot commit migration: %s", path, sqlite3_errmsg(db));
                 db_rollback(db);
         }
         return r;
@@ -161,12 +153,12 @@ static int enable_wal(sqlite3 *db, const char *path, char **ret_error) {
         if (rc == SQLITE_OK)
                 rc = sqlite3_step(st);
         if (rc != SQLITE_ROW) {
-                set_error(ret_error, "%s: cannot enable WAL: %s", path, sqlite3_errmsg(db));
+                error_set(ret_error, "%s: cannot enable WAL: %s", path, sqlite3_errmsg(db));
                 return db_errno(rc) ?: -EIO;
         }
         mode = sqlite3_column_text(st, 0);
         if (!mode || strcasecmp((const char *) mode, "wal") != 0) {
-                set_error(ret_error, "%s: cannot enable WAL (journal mode stays '%s')", path,
+                error_set(ret_error, "%s: cannot enable WAL (journal mode stays '%s')", path,
                           mode ? (const char *) mode : "?");
                 return -EOPNOTSUPP;
         }
@@ -183,18 +175,21 @@ static int first_read_error(sqlite3 *db, const char *path, bool ro, char **ret_e
         int prc = xrc & 0xff;
 
         if (prc == SQLITE_NOTADB || prc == SQLITE_CORRUPT) {
-                set_error(ret_error, "%s: not an SQLite database (%s); not touching it", path, sqlite3_errmsg(db));
+                error_set(ret_error, "%s: not an SQLite database (%s); not touching it", path,
+                          sqlite3_errmsg(db));
                 return -EBADMSG;
         }
         if (ro && (prc == SQLITE_READONLY || prc == SQLITE_CANTOPEN || prc == SQLITE_PERM)) {
-                set_error(ret_error,
-                          "%s: cannot read the database read-only (%s): it is in WAL mode and its '-wal'/'-shm' "
-                          "files are missing or unusable; they exist while the procsync daemons run, or run this "
+                error_set(ret_error,
+                          "%s: cannot read the database read-only (%s): it is in WAL mode and its "
+                          "'-wal'/'-shm' "
+                          "files are missing or unusable; they exist while the procsync daemons run, or run "
+                          "this "
                           "as a user that may write the state directory",
                           path, sqlite3_errmsg(db));
                 return -EACCES;
         }
-        set_error(ret_error, "%s: cannot read the database: %s", path, sqlite3_errmsg(db));
+        error_set(ret_error, "%s: cannot read the database: %s", path, sqlite3_errmsg(db));
         return db_errno(xrc) ?: -EIO;
 }
 
@@ -212,7 +207,7 @@ static int lock_directory(const char *path, int *ret_fd, char **ret_error) {
         fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0) {
                 int r = negative_errno();
-                set_error(ret_error, "%s: cannot open the state directory: %s", dir, strerror(-r));
+                error_set(ret_error, "%s: cannot open the state directory: %s", dir, strerror(-r));
                 return r;
         }
         deadline = now_usec(CLOCK_MONOTONIC) + 2 * DB_BUSY_TIMEOUT_MS * USEC_PER_MSEC;
@@ -221,11 +216,12 @@ static int lock_directory(const char *path, int *ret_fd, char **ret_error) {
                         continue;
                 if (errno != EWOULDBLOCK) {
                         int r = negative_errno();
-                        set_error(ret_error, "%s: cannot lock the state directory: %s", dir, strerror(-r));
+                        error_set(ret_error, "%s: cannot lock the state directory: %s", dir, strerror(-r));
                         return r;
                 }
                 if (now_usec(CLOCK_MONOTONIC) >= deadline) {
-                        set_error(ret_error, "%s: another process has been opening the database for %d s; giving up",
+                        error_set(ret_error,
+                                  "%s: another process has been opening the database for %d s; giving up",
                                   dir, 2 * DB_BUSY_TIMEOUT_MS / 1000);
                         return -EBUSY;
                 }
@@ -246,9 +242,10 @@ int db_open_path(const char *path, DbOpenFlags flags, sqlite3 **ret, char **ret_
         if (ro && access(path, F_OK) < 0) {
                 r = negative_errno();
                 if (r == -ENOENT)
-                        set_error(ret_error, "%s: database does not exist (the procsync daemons create it)", path);
+                        error_set(ret_error, "%s: database does not exist (the procsync daemons create it)",
+                                  path);
                 else
-                        set_error(ret_error, "%s: cannot access database: %s", path, strerror(-r));
+                        error_set(ret_error, "%s: cannot access database: %s", path, strerror(-r));
                 return r;
         }
 
@@ -263,7 +260,8 @@ int db_open_path(const char *path, DbOpenFlags flags, sqlite3 **ret, char **ret_
                                      SQLITE_OPEN_NOMUTEX,
                              NULL);
         if (rc != SQLITE_OK) {
-                set_error(ret_error, "%s: cannot open database: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+                error_set(ret_error, "%s: cannot open database: %s", path,
+                          db ? sqlite3_errmsg(db) : "out of memory");
                 return db_errno(rc) ?: -EIO;
         }
         (void) sqlite3_extended_result_codes(db, 1);
@@ -277,8 +275,9 @@ int db_open_path(const char *path, DbOpenFlags flags, sqlite3 **ret, char **ret_
                 return first_read_error(db, path, ro, ret_error);
 
         if (v > schema_n_migrations) {
-                set_error(ret_error,
-                          "%s: database schema version %u is newer than this binary's (%u); refusing to touch it "
+                error_set(ret_error,
+                          "%s: database schema version %u is newer than this binary's (%u); refusing to "
+                          "touch it "
                           "(upgrade procsync or point --state-dir elsewhere)",
                           path, v, schema_n_migrations);
                 return -EPROTO;
@@ -286,10 +285,11 @@ int db_open_path(const char *path, DbOpenFlags flags, sqlite3 **ret, char **ret_
 
         if (ro) {
                 if (v < schema_n_migrations) {
-                        set_error(ret_error,
-                                  "%s: database schema version %u is older than this binary's (%u); start the "
-                                  "daemons once to migrate it",
-                                  path, v, schema_n_migrations);
+                        error_set(
+                                ret_error,
+                                "%s: database schema version %u is older than this binary's (%u); start the "
+                                "daemons once to migrate it",
+                                path, v, schema_n_migrations);
                         return -EPROTO;
                 }
         } else {
@@ -301,7 +301,7 @@ int db_open_path(const char *path, DbOpenFlags flags, sqlite3 **ret, char **ret_
 
         r = db_exec(db, "PRAGMA foreign_keys = ON");
         if (r < 0) {
-                set_error(ret_error, "%s: %s", path, sqlite3_errmsg(db));
+                error_set(ret_error, "%s: %s", path, sqlite3_errmsg(db));
                 return r;
         }
 
@@ -323,7 +323,7 @@ int db_open(const char *state_dir, DbOpenFlags flags, sqlite3 **ret, char **ret_
                 return -ENOMEM;
         if (!(flags & DB_READ_ONLY) && mkdir(state_dir, 0755) < 0 && errno != EEXIST) {
                 int r = negative_errno();
-                set_error(ret_error, "%s: cannot create state directory: %m", state_dir);
+                error_set(ret_error, "%s: cannot create state directory: %m", state_dir);
                 return r;
         }
         return db_open_path(path, flags, ret, ret_error);

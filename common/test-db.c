@@ -122,7 +122,7 @@ static void assert_untouched(const char *path, Snapshot *s) {
 }
 
 static void assert_no_sidecars(const char *path) {
-        const char *suffixes[] = { "-wal", "-shm", "-journal" };
+        const char *suffixes[] = {"-wal", "-shm", "-journal"};
 
         for (size_t i = 0; i < ELEMENTSOF(suffixes); i++) {
                 _cleanup_free_ char *p = NULL;
@@ -150,7 +150,8 @@ static void test_create_fresh(void **state) {
         assert_true(query_int(db, "PRAGMA busy_timeout") >= 1000);
 
         /* foreign_keys is really enforced: an owner of a socket that does not exist. */
-        assert_int_equal(db_exec(db, "INSERT INTO scan_socket_owners (socket_id, pid) VALUES (42, 1)"), -EEXIST);
+        assert_int_equal(db_exec(db, "INSERT INTO scan_socket_owners (socket_id, pid) VALUES (42, 1)"),
+                         -EEXIST);
 }
 
 static void test_create_state_dir(void **state) {
@@ -177,7 +178,8 @@ static void test_migrate_v0_with_unrelated_table(void **state) {
         _cleanup_db_ sqlite3 *raw = NULL, *db = NULL;
 
         assert_int_equal(sqlite3_open(f->path, &raw), SQLITE_OK);
-        assert_int_equal(db_exec(raw, "CREATE TABLE unrelated (x TEXT); INSERT INTO unrelated VALUES ('kept')"), 0);
+        assert_int_equal(
+                db_exec(raw, "CREATE TABLE unrelated (x TEXT); INSERT INTO unrelated VALUES ('kept')"), 0);
         assert_int_equal(query_int(raw, "PRAGMA user_version"), 0);
         raw = (sqlite3_close(raw), NULL);
 
@@ -217,7 +219,8 @@ static void make_newer_db(const char *path, bool wal) {
         if (wal)
                 assert_int_equal(db_exec(raw, "PRAGMA journal_mode = WAL"), 0);
         assert_int_equal(db_exec(raw, "CREATE TABLE future (x); INSERT INTO future VALUES (1); "
-                                      "PRAGMA user_version = 99"), 0);
+                                      "PRAGMA user_version = 99"),
+                         0);
 }
 
 static void check_refuse_newer(const char *dir, const char *path, bool wal) {
@@ -467,7 +470,7 @@ static int writer_loop(const char *dir, const char *table, usec_t duration, int 
 
 static void test_concurrent_writers(void **state) {
         Fixture *f = *state;
-        const char *tables[] = { "scan_netns", "match_rule_stats" };
+        const char *tables[] = {"scan_netns", "match_rule_stats"};
         _cleanup_db_ sqlite3 *db = NULL;
         pid_t pids[2];
         int start[2], out[2];
@@ -496,8 +499,9 @@ static void test_concurrent_writers(void **state) {
                 uint64_t res[2] = {};
 
                 assert_int_equal(read(out[0], res, sizeof(res)), sizeof(res));
-                print_message("writer %zu: %" PRIu64 " transactions in 1 s, longest wait for the lock %" PRIu64
-                              " us\n", i, res[0], res[1]);
+                print_message("writer %zu: %" PRIu64
+                              " transactions in 1 s, longest wait for the lock %" PRIu64 " us\n",
+                              i, res[0], res[1]);
                 assert_true(res[0] >= 20);
         }
         (void) close(out[0]);

@@ -45,6 +45,23 @@ int ctl_load_config(const CtlContext *ctx, Config **ret) {
         return 0;
 }
 
+int ctl_option_value(const char *opt, int argc, char *argv[], int *i, const char **ret) {
+        size_t n = strlen(opt);
+
+        if (!strneq(argv[*i], opt, n) || (argv[*i][n] != 0 && argv[*i][n] != '='))
+                return 1;
+        if (argv[*i][n] == '=') {
+                *ret = argv[*i] + n + 1;
+                return 0;
+        }
+        if (*i + 1 >= argc) {
+                log_error("Option '%s' needs a value.", opt);
+                return -EINVAL;
+        }
+        *ret = argv[++*i];
+        return 0;
+}
+
 int ctl_print_json(const json_t *v) {
         if (json_dumpf(v, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) < 0 || fputc('\n', stdout) == EOF)
                 return log_error_errno(-EIO, "Failed to write JSON to stdout: %m");

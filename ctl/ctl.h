@@ -7,8 +7,10 @@
 #pragma once
 
 #include <jansson.h>
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "config.h"
 
@@ -48,9 +50,26 @@ int ctl_dispatch(const char *prefix, const CtlVerb *table, size_t n, const CtlCo
  * default), prints its diagnostics on stderr, and applies --state-dir. */
 int ctl_load_config(const CtlContext *ctx, Config **ret);
 
+/* Takes the value of a verb's option `opt` ("--bin-dir") from "--opt=VALUE" or the next word. Returns 0
+ * with *ret set (and *i past the value) when argv[*i] is `opt`, 1 when it is another word, -EINVAL (logged)
+ * when the value is missing. */
+int ctl_option_value(const char *opt, int argc, char *argv[], int *i, const char **ret);
+
 /* Prints a JSON document on stdout: what --json shows. */
 int ctl_print_json(const json_t *v);
+
+/* Loads the config (ctl_load_config()), opens its state.db read-only and begins the read transaction the
+ * verb's document is built in (the process exits when done: no explicit end is needed). */
+int ctl_open_state(const CtlContext *ctx, Config **ret_config, sqlite3 **ret_db);
+
+/* A pid: decimal, 1..INT32_MAX. */
+int ctl_parse_pid(const char *s, pid_t *ret);
 
 /* Verb families, one file each. */
 int verb_config(const CtlContext *ctx, int argc, char *argv[]);
 int verb_rules(const CtlContext *ctx, int argc, char *argv[]);
+int verb_status(const CtlContext *ctx, int argc, char *argv[]);
+int verb_processes(const CtlContext *ctx, int argc, char *argv[]);
+int verb_sockets(const CtlContext *ctx, int argc, char *argv[]);
+int verb_run(const CtlContext *ctx, int argc, char *argv[]);
+int verb_reload(const CtlContext *ctx, int argc, char *argv[]);

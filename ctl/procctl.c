@@ -10,6 +10,12 @@
 #include "log.h"
 
 static const CtlVerb verbs[] = {
+        { "status", verb_status,
+          "  status                   Daemons, counts, tag command and sinks at a glance (exit 1: unhealthy)\n" },
+        { "processes", verb_processes,
+          "  processes [--all] [--name NAME] [--tag KEY:VALUE]...\n"
+          "                           The synced processes (--all: every scanned one, with action and reason)\n" },
+        { "sockets", verb_sockets, "  sockets [--pid N]        The scanned sockets and their processes\n" },
         { "config", verb_config,
           "  config check [FILE]      Check a config file; print problems as FILE:LINE:COL: message\n"
           "  config show              The effective config, and where each value comes from\n" },
@@ -17,6 +23,13 @@ static const CtlVerb verbs[] = {
           "  rules list               The rules of the config file, in order (first match decides)\n"
           "  rules test --pid N | --name X [--cmdline S] [--parent P]... [--tag K=V]...\n"
           "                           Which rule decides a process, its action and its name\n" },
+        { "reload", verb_reload,
+          "  reload [--timeout 5s]    Have the daemons reload the config file (SIGHUP); say who reloaded\n"
+          "                           and who kept the old config\n" },
+        { "run", verb_run,
+          "  run [--bin-dir DIR]      Run the four daemons in the foreground, restart one that dies;\n"
+          "                           Ctrl-C stops them. Binaries: DIR, $PROCSYNC_LIBEXEC_DIR, the\n"
+          "                           build tree procctl is in, or the install dirs\n" },
 };
 
 static void help(FILE *f) {
@@ -106,8 +119,8 @@ static int parse_global_options(int argc, char *argv[], CtlContext *ctx, Action 
 int main(int argc, char *argv[]) {
         _cleanup_free_ char **rest = NULL;
         CtlContext ctx = {};
-        Action action;
-        int n, r;
+        Action action = ACTION_RUN;
+        int n = 0, r;
 
         log_setup("procctl");
 

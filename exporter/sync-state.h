@@ -4,9 +4,13 @@
  * export_state) and grows by 1 whenever `digest` (over every synced field) changes. */
 #pragma once
 
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+
+#include "macro.h"
+#include "time-util.h"
 
 typedef struct SyncTag {
         char *key;
@@ -60,6 +64,27 @@ typedef struct SyncState {
         size_t n_processes;
         SyncSocket *sockets;
         size_t n_sockets;
+        uint64_t match_generation; /* match_daemon.generation the state was built from */
+        int64_t built_at;          /* epoch ms */
 } SyncState;
 
 SyncState *sync_state_free(SyncState *s);
+DEFINE_TRIVIAL_CLEANUP_FUNC(SyncState *, sync_state_free);
+#define _cleanup_sync_state_ _cleanup_(sync_state_freep)
+
+typedef struct SyncBuildParams {
+        const char *hostname;
+        int64_t now_ms;              /* wall clock of the build, epoch ms */
+        usec_t socket_min_lifetime;  /* os-proc-socket-min-lifetime: sockets younger than this are left out */
+} SyncBuildParams;
+
+/* Reads the synced processes (match_decisions.synced = 1 of the process instance the scanner still
+ * sees) and their sockets in one read transaction, sorted, with the digest computed; version is 0 (the
+ * caller assigns it, see export-db.h). Returns -EBADMSG when a row is malformed (e.g. a tags column that
+ * is not a JSON object of strings). */
+int sync_state_build(sqlite3 *db, const SyncBuildParams *p, SyncState **ret);
+
+/* (Re)computes st->digest: hex SHA-256 over a canonical, length-prefixed serialization of the hostname
+ * and of every field of every process and socket (everything but version and digest). Call it after
+ * changing a state by hand. */
+void sync_state_compute_digest(SyncState *st);

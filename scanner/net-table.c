@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "macro.h"
+#include "parse-util.h"
 
 #define NET_TABLE_CHUNK    (64 * 1024)
 #define NET_TABLE_LINE_MAX 4096 /* rows are ~150 bytes; anything longer is not a socket table */
@@ -37,22 +38,6 @@ static int parse_hex_fixed(const char *s, size_t n, uint64_t *ret) {
                 if (d < 0)
                         return -EBADMSG;
                 v = v << 4 | (uint64_t) d;
-        }
-        *ret = v;
-        return 0;
-}
-
-static int parse_dec(const char *s, const char *end, uint64_t *ret) {
-        uint64_t v = 0;
-
-        if (s >= end)
-                return -EBADMSG;
-        for (; s < end; s++) {
-                if (*s < '0' || *s > '9')
-                        return -EBADMSG;
-                if (v > (UINT64_MAX - (uint64_t) (*s - '0')) / 10)
-                        return -EBADMSG;
-                v = v * 10 + (uint64_t) (*s - '0');
         }
         *ret = v;
         return 0;
@@ -114,9 +99,8 @@ int net_table_parse_line(const char *line, size_t len, bool udp, int family, Soc
         if (tok_end[3] - tok[3] != 2 || parse_hex_fixed(tok[3], 2, &v) < 0)
                 return -EBADMSG;
         raw.state = (uint8_t) v;
-        r = parse_dec(tok[9], tok_end[9], &raw.inode);
-        if (r < 0)
-                return r;
+        if (parse_u64_span(tok[9], tok_end[9], &raw.inode) < 0)
+                return -EBADMSG; /* a malformed line, whatever is wrong with it */
 
         *ret = raw;
         return 0;

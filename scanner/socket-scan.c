@@ -90,7 +90,7 @@ static int scan_tables(ScanContext *c, pid_t pid, uint64_t netns_inode) {
         static const char *const tables[] = {"tcp", "tcp6", "udp", "udp6"};
         SocketListAdd add = {.list = &c->list, .netns_inode = netns_inode};
         _cleanup_close_ int dir_fd = -EBADF;
-        bool v6_missing = false;
+        bool missing = false;
         char path[64];
         int r;
 
@@ -101,8 +101,8 @@ static int scan_tables(ScanContext *c, pid_t pid, uint64_t netns_inode) {
 
         for (size_t i = 0; i < ELEMENTSOF(tables); i++) {
                 r = net_table_read(dir_fd, tables[i], socket_list_add_cb, &add);
-                if (r == -ENOENT && strchr(tables[i], '6')) {
-                        v6_missing = true; /* a kernel (or a netns) without IPv6 */
+                if (r == -ENOENT) {
+                        missing = true; /* a kernel or netns without IPv6 (or UDP): not an error */
                         continue;
                 }
                 if (r < 0)
@@ -110,7 +110,8 @@ static int scan_tables(ScanContext *c, pid_t pid, uint64_t netns_inode) {
         }
         /* A table that vanished may also mean that the process exited between two reads: then the rows
          * are incomplete, and the next pid of the netns gets the turn. */
-        if (v6_missing && faccessat(dir_fd, "tcp", F_OK, 0) < 0)
+        snprintf(path, sizeof(path), "%d", (int) pid);
+        if (missing && faccessat(c->root_fd, path, F_OK, 0) < 0)
                 return -ESRCH;
         return 0;
 }
