@@ -6,12 +6,14 @@
  * without match-regex; a REGEX that does not compile is replaced by a fixed pattern with numbered and named
  * groups, some optional, so that every input still reaches the expander. The environment is a fixed list
  * (one value full of template syntax, which must come out verbatim). The name must stay within
- * TEMPLATE_MAX_OUTPUT bytes. */
+ * TEMPLATE_MAX_OUTPUT bytes and, when the subject and the template are UTF-8, be UTF-8 (a cut at the bound
+ * never splits a character). */
 #include <stdlib.h>
 #include <string.h>
 
 #include "rules.h"
 #include "template.h"
+#include "utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -72,10 +74,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 abort();
         if (!d.name || strlen(d.name) > TEMPLATE_MAX_OUTPUT)
                 abort();
+        if (utf8_is_valid(subject, strlen(subject)) && utf8_is_valid(tmpl, strlen(tmpl)) &&
+            !utf8_is_valid(d.name, strlen(d.name)))
+                abort();
         rule_decision_done(&d);
 
         r = template_copy_bounded(subject, &copy);
         if (r < 0 || strlen(copy) > TEMPLATE_MAX_OUTPUT || (r == 0 && !streq(copy, subject)))
+                abort();
+        if (utf8_is_valid(subject, strlen(subject)) && !utf8_is_valid(copy, strlen(copy)))
                 abort();
         return 0;
 }
