@@ -18,4 +18,12 @@ export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 
 rc=0
 meson test -C build --print-errorlogs --num-processes 2 "$@" || rc=$?
+
+# ---- Fuzz stage (tests/fuzz, README "Fuzzing"): every libFuzzer harness for a short fixed budget, in its
+# own clang build dir (build-fuzz/). PROCSYNC_SKIP_FUZZ=1 skips it for quick local runs; CI runs it.
+if [ "${PROCSYNC_SKIP_FUZZ:-0}" = 1 ]; then
+        echo "fuzz: skipped (PROCSYNC_SKIP_FUZZ=1)"
+else
+        tests/fuzz/run.sh || rc=$?
+fi
 exit $rc
