@@ -20,6 +20,7 @@
 #include "api-cache.h"
 #include "api.h"
 #include "db.h"
+#include "fuzz-util.h"
 #include "doc-db.h"
 #include "utf8.h"
 
@@ -150,9 +151,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint64_t version = 0;
         int r;
 
-        target = strndup((const char *) data, nl ? (size_t) (nl - (const char *) data) : size);
-        if (!target)
-                abort();
+        target = fuzz_strdup_n(data, nl ? (size_t) (nl - (const char *) data) : size);
 
         r = api_uri_parse(target, &uri, &error);
         if (r == -ENOMEM)
@@ -176,11 +175,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         req.uri = uri;
         if (route->methods == API_POST && nl) {
                 req.body_len = size - (size_t) (nl + 1 - (const char *) data);
-                body = malloc(req.body_len + 1);
-                if (!body)
-                        abort();
-                memcpy(body, nl + 1, req.body_len);
-                body[req.body_len] = 0;
+                body = fuzz_strdup_n(nl + 1, req.body_len);
                 req.body = body;
         }
 

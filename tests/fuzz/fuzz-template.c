@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz-util.h"
 #include "rules.h"
 #include "template.h"
 #include "utf8.h"
@@ -31,10 +32,8 @@ static char *fuzz_env[] = {
 static char *next_field(const char **p, const char *end) {
         const char *nl = memchr(*p, '\n', (size_t) (end - *p));
         const char *e = nl ?: end;
-        char *s = strndup(*p, (size_t) (e - *p));
+        char *s = fuzz_strdup_n(*p, (size_t) (e - *p));
 
-        if (!s)
-                abort();
         *p = nl ? nl + 1 : end;
         return s;
 }
