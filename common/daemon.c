@@ -2,11 +2,15 @@
  *
  * Signals are blocked and read from a signalfd, so the loop sees them as events at a well-defined point
  * and no handler runs in the middle of an SQLite call. Wake-ups on other daemons' commits come from
- * inotify on the state directory: every commit writes state.db-wal, and watching the directory (not the
- * file) survives the WAL being deleted when the last connection closes and created again. The systemd
- * watchdog is fed from inside the wait, by bounding each poll at the next keep-alive. */
+ * inotify on the state directory, on DB_COMMIT_FILENAME: each daemon's connection has an SQLite WAL hook,
+ * which runs after every commit once it is visible to readers, and touches that file (futimens: no data,
+ * no disk space needed, so it works on a full disk too). Watching the WAL file itself would wake a reader
+ * at the writer's first write(), before the commit is published in the -shm index, and make it miss the
+ * change. The hook replaces SQLite's default autocheckpoint hook, so it checkpoints as that one does.
+ * The systemd watchdog is fed from inside the wait, by bounding each poll at the next keep-alive. */
 #include "daemon.h"
 
+#include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -14,11 +18,16 @@
 #include <stdarg.h>
 #include <sys/inotify.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <systemd/sd-daemon.h>
 
 #include "db.h"
 #include "parse-util.h"
 #include "proc-stat.h"
+
+/* What sqlite3_wal_autocheckpoint() does by default, which our WAL hook replaces: a passive checkpoint
+ * once the WAL holds this many frames. */
+#define WAL_AUTOCHECKPOINT_FRAMES 1000
 
 /* Longest config error text stored in the heartbeat row and returned to the caller. */
 #define CONFIG_ERROR_MAX 4096
@@ -397,6 +406,33 @@ static void drain_signals(int fd) {
                 ;
 }
 
+/* ---- Commit notifications ------------------------------------------------------------------------ */
+
+/* SQLite's WAL hook: called after each commit of this connection, once readers can see it. */
+static int on_commit(void *userdata, sqlite3 *db, const char *schema, int n_frames) {
+        Daemon *d = userdata;
+
+        if (n_frames >= WAL_AUTOCHECKPOINT_FRAMES)
+                (void) sqlite3_wal_checkpoint_v2(db, schema, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+        (void) futimens(d->commit_fd, NULL);
+        return SQLITE_OK;
+}
+
+static int commit_notify_setup(Daemon *d, char **ret_error) {
+        _cleanup_free_ char *path = NULL;
+
+        if (asprintf(&path, "%s/%s", d->state_dir, DB_COMMIT_FILENAME) < 0)
+                return -ENOMEM;
+        d->commit_fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0644);
+        if (d->commit_fd < 0) {
+                int r = negative_errno();
+                error_set(ret_error, "cannot open %s: %s", path, strerror(-r));
+                return r;
+        }
+        (void) sqlite3_wal_hook(d->db, on_commit, d);
+        return 0;
+}
+
 Daemon *daemon_free(Daemon *d) {
         if (!d)
                 return NULL;
@@ -409,6 +445,7 @@ Daemon *daemon_free(Daemon *d) {
                 (void) pthread_sigmask(SIG_SETMASK, &d->saved_sigmask, NULL);
         safe_close(d->signal_fd);
         safe_close(d->inotify_fd);
+        safe_close(d->commit_fd);
         config_free(d->config);
         free(d->config_path);
         free(d->state_dir);
@@ -433,6 +470,7 @@ int daemon_new(DaemonKind kind, const DaemonArgs *args, ConfigDiags *diags, Daem
         d->kind = kind;
         d->signal_fd = -EBADF;
         d->inotify_fd = -EBADF;
+        d->commit_fd = -EBADF;
         d->once = args->once;
         if (args->config_path && !(d->config_path = strdup(args->config_path)))
                 return -ENOMEM;
@@ -468,6 +506,9 @@ int daemon_new(DaemonKind kind, const DaemonArgs *args, ConfigDiags *diags, Daem
         }
 
         r = db_open(d->state_dir, DB_READ_WRITE, &d->db, ret_error);
+        if (r < 0)
+                return r;
+        r = commit_notify_setup(d, ret_error);
         if (r < 0)
                 return r;
 
@@ -509,7 +550,7 @@ int daemon_watch_state(Daemon *d) {
         fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
         if (fd < 0)
                 return negative_errno();
-        if (inotify_add_watch(fd, d->state_dir, IN_MODIFY | IN_ONLYDIR) < 0)
+        if (inotify_add_watch(fd, d->state_dir, IN_ATTRIB | IN_ONLYDIR) < 0)
                 return negative_errno();
         d->inotify_fd = TAKE_FD(fd);
         return 0;
@@ -539,10 +580,9 @@ static int read_signals(Daemon *d, bool *terminate, bool *reload) {
         }
 }
 
-/* Drains the inotify queue; a burst of writes is one wake-up. A queue overflow may have hidden a write
- * to the WAL, so it counts as one. */
+/* Drains the inotify queue; a burst of commits is one wake-up. A queue overflow may have hidden a commit,
+ * so it counts as one. */
 static int read_inotify(Daemon *d, bool *changed) {
-        static const char wal_name[] = DB_FILENAME "-wal";
         char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 
         if (d->inotify_fd < 0)
@@ -560,7 +600,7 @@ static int read_inotify(Daemon *d, bool *changed) {
                 for (char *p = buf; p < buf + n;) {
                         const struct inotify_event *e = (const struct inotify_event *) p;
 
-                        if ((e->mask & IN_Q_OVERFLOW) || (e->len > 0 && streq(e->name, wal_name)))
+                        if ((e->mask & IN_Q_OVERFLOW) || (e->len > 0 && streq(e->name, DB_COMMIT_FILENAME)))
                                 *changed = true;
                         p += sizeof(struct inotify_event) + e->len;
                 }

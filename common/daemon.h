@@ -97,6 +97,7 @@ typedef struct Daemon {
         bool sigmask_saved;
         int signal_fd;
         int inotify_fd;
+        int commit_fd; /* <state_dir>/DB_COMMIT_FILENAME, touched after each commit (WAL hook) */
         usec_t watchdog_usec; /* 0: no watchdog */
         usec_t watchdog_last; /* CLOCK_MONOTONIC of the last WATCHDOG=1 */
         bool ready;           /* READY=1 was sent: daemon_free() sends STOPPING=1 */
@@ -127,7 +128,9 @@ Daemon *daemon_free(Daemon *d);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Daemon *, daemon_free);
 
 /* Optional: watch the state directory (inotify) so that daemon_wait() returns DAEMON_EVENT_DB_CHANGED
- * promptly when any connection commits to state.db (a commit writes state.db-wal). Used by the matcher
+ * promptly when a daemon commits to state.db: every daemon's connection touches DB_COMMIT_FILENAME after
+ * each commit, once it is visible (another writer, a test or a tool, does the same after committing:
+ * `touch state.db-commit`). Used by the matcher
  * (new scan generation) and the exporter (new match generation). The event says only "look again": it
  * also fires for this daemon's own commits, so the caller compares the other daemon's generation
  * (daemon_read_generation()) with the last one it handled. Events are coalesced: one wake-up for a burst

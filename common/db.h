@@ -16,6 +16,8 @@
 #include "macro.h"
 
 #define DB_FILENAME "state.db"
+/* Touched by every writer after each commit, so that others wake on it (daemon_watch_state()). */
+#define DB_COMMIT_FILENAME "state.db-commit"
 #define DB_BUSY_TIMEOUT_MS 5000
 
 typedef enum DbOpenFlags {

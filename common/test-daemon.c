@@ -411,30 +411,23 @@ static void test_wait_signals(void **state) {
 }
 
 /* The other daemon: forked before the parent opens the database (SQLite's per-process lock bookkeeping
- * must not be inherited), it waits for the go, sleeps `delay`, then commits a new scan generation. */
-static pid_t writer_later(const char *state_dir, int go_fd, usec_t delay, uint64_t generation) {
+ * must not be inherited), it waits for the go, sleeps `delay`, then starts as a real scanner and commits a
+ * new scan generation with daemon_heartbeat(), whose commit hook is what wakes the parent. */
+static pid_t writer_later(Fixture *f, int go_fd, usec_t delay, uint64_t generation) {
         pid_t pid = fork();
 
         assert_true(pid >= 0);
         if (pid == 0) {
-                sqlite3 *db = NULL;
+                DaemonArgs args = {.config_path = f->config};
+                Daemon *w = NULL;
                 char c;
-                int r;
 
                 if (read(go_fd, &c, 1) != 1)
                         _exit(1);
                 (void) usleep((useconds_t) delay);
-                if (db_open(state_dir, DB_READ_WRITE, &db, NULL) < 0)
+                if (daemon_new(DAEMON_SCANNER, &args, NULL, &w, NULL) < 0)
                         _exit(2);
-                r = db_exec(
-                        db,
-                        "INSERT INTO scan_daemon (id, pid, pid_start_ticks, started_at) VALUES (1, 1, 1, 1) "
-                        "ON CONFLICT (id) DO NOTHING");
-                if (r >= 0)
-                        r = daemon_heartbeat_sql(db, DAEMON_SCANNER, now_epoch_ms(), 1, generation, NULL,
-                                                 NULL);
-                sqlite3_close(db);
-                _exit(r < 0 ? 3 : 0);
+                _exit(daemon_heartbeat(w, 1, generation, NULL, NULL) < 0 ? 3 : 0);
         }
         return pid;
 }
@@ -448,7 +441,7 @@ static void test_wait_db_changed(void **state) {
         Daemon *d;
 
         assert_int_equal(pipe2(go, O_CLOEXEC), 0);
-        pid = writer_later(f->state_dir, go[0], 300 * USEC_PER_MSEC, 42);
+        pid = writer_later(f, go[0], 300 * USEC_PER_MSEC, 42);
         (void) close(go[0]);
 
         d = start(f, DAEMON_MATCHER, NULL);
@@ -461,17 +454,18 @@ static void test_wait_db_changed(void **state) {
         print_message("woke %" PRIu64 " ms after the go (writer waits 300 ms)\n", elapsed / USEC_PER_MSEC);
         assert_true(elapsed >= 250 * USEC_PER_MSEC); /* it really waited for the write */
         assert_true(elapsed < 5 * USEC_PER_SEC);     /* well before its timeout */
-        reap(pid);
-        (void) close(go[1]);
-
-        /* The writer may have woken us on its first write, before its commit: a caller then waits again. */
+        /* The wake-up comes after the commit is visible: the first read sees the new generation. The
+         * writer's row was created by its daemon_new() (a commit too), so the first wake-up may be for
+         * that one: a caller reads, and waits again while nothing new is there. */
         for (usec_t end = now_usec(CLOCK_MONOTONIC) + 5 * USEC_PER_SEC;;) {
                 int r = daemon_read_generation(d->db, "scanner", &g);
                 if (r == 0 && g == 42)
                         break;
                 assert_true(now_usec(CLOCK_MONOTONIC) < end);
-                (void) wait_event(d, 100 * USEC_PER_MSEC, NULL);
+                assert_int_equal(wait_event(d, 5 * USEC_PER_SEC, NULL), DAEMON_EVENT_DB_CHANGED);
         }
+        reap(pid);
+        (void) close(go[1]);
 
         /* No busy loop: with nobody writing, the next wait sleeps to its timeout. */
         while (wait_event(d, 0, NULL) != DAEMON_EVENT_TIMEOUT)

@@ -15,10 +15,7 @@
  * retried after BUILD_RETRY or on the next new generation, never at every wake-up: the heartbeat it causes
  * is a commit that would wake us again at once. Meanwhile sinks keep pushing the last good state.
  *
- * A commit wakes us when it writes state.db-wal, which is before the commit is visible to readers (SQLite
- * publishes it last, in the shared-memory index, which inotify does not see). A wake-up that finds the
- * generations unchanged may have come too early, so they are read once more RECHECK_DELAY later: a
- * new generation is picked up within that delay instead of at the next timer.
+ * A commit wakes us (daemon_wait()) once it is visible, so the generations read then are the new ones.
  *
  * The heartbeat row is written after a cycle that did something, and at least every HEARTBEAT_INTERVAL
  * otherwise. Never after a wake-up that did nothing: our own commit wakes us too, and a heartbeat there
@@ -37,7 +34,6 @@
 #define BUILD_RETRY        (5 * USEC_PER_SEC)
 #define HEARTBEAT_INTERVAL (10 * USEC_PER_SEC)
 #define POLL_INTERVAL      (1 * USEC_PER_SEC) /* without inotify, how often generations are read */
-#define RECHECK_DELAY      (200 * USEC_PER_MSEC)
 
 static void sinks_free(ExportSink **l, size_t n) {
         for (size_t i = 0; i < n; i++)
@@ -210,7 +206,7 @@ static bool any_sink_due(Exporter *e, usec_t now) {
 
 /* One pass. *ret_did tells whether anything was built or pushed. With once, every sink pushes whatever
  * its timers say, and the result is -EIO if the build or any sink failed. */
-static int cycle(Exporter *e, bool force, bool once, bool woken_by_commit, bool *ret_did) {
+static int cycle(Exporter *e, bool force, bool once, bool *ret_did) {
         const Config *c = e->daemon->config;
         uint64_t match_gen = 0, scan_gen = 0;
         bool failed = false, did = false, need;
@@ -239,11 +235,6 @@ static int cycle(Exporter *e, bool force, bool once, bool woken_by_commit, bool 
                 need = false;
         } else {
                 bool changed = match_gen != e->seen_match_generation || scan_gen != e->seen_scan_generation;
-
-                if (changed || (e->recheck_at > 0 && now >= e->recheck_at))
-                        e->recheck_at = 0;
-                else if (woken_by_commit && e->recheck_at == 0)
-                        e->recheck_at = now + RECHECK_DELAY;
 
                 log_debug("Generations: matcher %" PRIu64 " (had %" PRIu64 "), scanner %" PRIu64
                           " (had %" PRIu64 ")",
@@ -342,8 +333,6 @@ static usec_t next_wakeup(Exporter *e) {
                 return t;
         if (e->build_retry > 0 && e->build_retry < t)
                 t = e->build_retry;
-        if (e->recheck_at > 0 && e->recheck_at < t)
-                t = e->recheck_at;
         for (size_t i = 0; i < e->n_sinks; i++) {
                 usec_t w = export_sink_next_wakeup(e->sinks[i], c->socket_sync_interval, e->state);
 
@@ -379,7 +368,7 @@ static void reload(Exporter *e) {
 
 int exporter_run(Exporter *e) {
         Daemon *d = e->daemon;
-        bool force = true, woken_by_commit = false;
+        bool force = true;
         int r;
 
         for (;;) {
@@ -387,7 +376,7 @@ int exporter_run(Exporter *e) {
                 DaemonEvent ev;
                 bool did = false;
 
-                r = cycle(e, force, d->once, woken_by_commit, &did);
+                r = cycle(e, force, d->once, &did);
                 force = false;
                 now = now_usec(CLOCK_MONOTONIC);
                 if (did || d->once || now - e->last_heartbeat >= HEARTBEAT_INTERVAL)
@@ -401,7 +390,6 @@ int exporter_run(Exporter *e) {
                 if (r < 0)
                         return log_error_errno(r, "Failed to wait for events: %m");
                 log_debug("Woken up: %s", daemon_event_to_string(ev));
-                woken_by_commit = ev == DAEMON_EVENT_DB_CHANGED;
                 switch (ev) {
                 case DAEMON_EVENT_TERMINATE:
                         log_info("Terminating");

@@ -20,7 +20,6 @@ typedef struct Exporter {
         uint64_t build_ms;
         char *last_error; /* of the last build; NULL when it went well */
         usec_t last_heartbeat;
-        usec_t recheck_at; /* CLOCK_MONOTONIC of a second look at the generations; 0 = none */
         bool watching;     /* daemon_watch_state() works: commits wake us */
         bool idle_logged;
 } Exporter;

@@ -92,8 +92,6 @@ static int run(Daemon *d) {
                         return 0;
                 if (ev == DAEMON_EVENT_RELOAD)
                         (void) reload(d, m);
-                if (ev == DAEMON_EVENT_DB_CHANGED)
-                        matcher_db_changed(m);
         }
 }
 

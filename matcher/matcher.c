@@ -10,12 +10,8 @@
  * which also keeps the tag output and the heartbeat fresh on a quiet host) run the tag command and decide;
  * the moment a too-young process becomes old enough, or a retry after a failed write, only decide again
  * with the tags already at hand. A failed write is retried without running the tag command again for the
- * same scan generation.
- *
- * The inotify wake-up on state.db-wal can come before the writer's commit is visible: SQLite write()s the
- * WAL frames, and the first write wakes us, but publishes the commit in the mmap'ed -shm index, which
- * makes no inotify event. So after a wake-up the generation is read again once MATCHER_SETTLE_USEC later
- * (matcher_db_changed()): one extra look per burst of writes, never a loop. */
+ * same scan generation. A wake-up (daemon_wait()) comes after the scanner's commit is visible, so the
+ * generation read then is the new one. */
 #include "matcher.h"
 
 #include <jansson.h>
@@ -50,7 +46,6 @@ int matcher_new(Daemon *d, Matcher **ret) {
         m->daemon = d;
         m->next_eligible_ms = INT64_MAX;
         m->retry_at = USEC_INFINITY;
-        m->settle_at = USEC_INFINITY;
         m->tags.ok = true;
         m->tags.duration_ms = -1;
 
@@ -220,17 +215,9 @@ fail:
         return r;
 }
 
-void matcher_db_changed(Matcher *m) {
-        if (m->settle_at == USEC_INFINITY)
-                m->settle_at = now_usec(CLOCK_MONOTONIC) + MATCHER_SETTLE_USEC;
-}
-
 MatcherWork matcher_due(Matcher *m) {
         usec_t now = now_usec(CLOCK_MONOTONIC);
         int r;
-
-        if (now >= m->settle_at)
-                m->settle_at = USEC_INFINITY;
 
         r = daemon_read_generation(m->daemon->db, "scanner", &m->seen_generation);
         if (r == -ENOENT)
@@ -259,8 +246,6 @@ usec_t matcher_timeout(const Matcher *m) {
                 return m->retry_at > now ? m->retry_at - now : 0;
         if (m->next_full_cycle != USEC_INFINITY)
                 t = m->next_full_cycle > now ? m->next_full_cycle - now : 0;
-        if (m->settle_at != USEC_INFINITY)
-                t = MIN(t, m->settle_at > now ? m->settle_at - now : 0);
         now_ms = now_epoch_ms();
         if (m->next_eligible_ms != INT64_MAX)
                 t = MIN(t, m->next_eligible_ms > now_ms

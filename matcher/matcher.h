@@ -11,8 +11,6 @@
 
 /* After a failed cycle (database busy or full), the next attempt comes this much later. */
 #define MATCHER_RETRY_USEC (1 * USEC_PER_SEC)
-/* After a database change notification, the scan generation is looked at again this much later. */
-#define MATCHER_SETTLE_USEC (50 * USEC_PER_MSEC)
 
 typedef struct Matcher {
         Daemon *daemon; /* borrowed */
@@ -26,7 +24,6 @@ typedef struct Matcher {
         int64_t next_eligible_ms; /* wall clock: a too-young process becomes old enough; INT64_MAX: none */
         usec_t next_full_cycle;   /* monotonic: the periodic cycle (tag command, heartbeat) */
         usec_t retry_at;          /* monotonic: after a failed cycle; USEC_INFINITY: none */
-        usec_t settle_at;         /* monotonic: look at the scan generation again; USEC_INFINITY: none */
 } Matcher;
 
 /* Compiles the rules of d->config and loads the last good tags from the database. */
@@ -47,9 +44,6 @@ typedef enum MatcherWork {
         MATCHER_DECIDE,     /* a too-young process became old enough, or a retry: decide again */
         MATCHER_FULL_CYCLE, /* a new scan generation or the periodic cycle: tag command and decisions */
 } MatcherWork;
-
-/* daemon_wait() said the database changed: look again a little later too (see matcher.c). */
-void matcher_db_changed(Matcher *m);
 
 /* What is due now (reads the scanner's generation). */
 MatcherWork matcher_due(Matcher *m);

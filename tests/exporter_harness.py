@@ -104,6 +104,10 @@ class Env:
         db.execute("UPDATE scan_daemon SET generation = ?", (self.match_generation,))
         db.execute("COMMIT")
         db.close()
+        # What every daemon's connection does after a commit (common/daemon.h): wakes the exporter.
+        commit_file = os.path.join(self.dir, "state.db-commit")
+        with open(commit_file, "a"):
+            os.utime(commit_file)
 
     def expected(self, version, hostname=None):
         """The full document the exporter must deliver for the published rows (README "HTTP sink")."""

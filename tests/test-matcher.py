@@ -132,6 +132,9 @@ def set_scan(procs, start_times=None):
                       "first_seen, last_seen, changed_generation) VALUES (?, ?, ?, ?, ?, ?, 0, 'root', ?, ?, ?)",
                       (pid, 1000 + pid, st, ppid, comm, cmdline, now_ms, now_ms, scan_generation))
         c.execute("UPDATE scan_daemon SET generation = ?, last_cycle_at = ? WHERE id = 1", (scan_generation, now_ms))
+    # What every daemon's connection does after a commit (common/daemon.h): wakes the matcher.
+    with open(os.path.join(state, "state.db-commit"), "a"):
+        os.utime(os.path.join(state, "state.db-commit"))
 
 
 def decisions():
