@@ -354,9 +354,10 @@ def wait_equal(w, what, n_entries=None):
 def part1(w):
     suite = w.suite
     exp = expected_processes(w)
+    def as_expected():
+        return {pid: (e["name"], e["rule"], e["tags"]) for pid, e in synced(suite).items()} == exp
     try:
-        wait_for(lambda: set(synced(suite)) == set(exp), "the expected processes synced", timeout=TIMEOUT,
-                 interval=0.2)
+        wait_for(as_expected, "the expected processes synced, named and tagged", timeout=TIMEOUT, interval=0.2)
     except TimeoutError:
         pass
     got = synced(suite)
@@ -505,8 +506,11 @@ def part_young(w):
             elif k not in first:
                 early[k] += 1
         time.sleep(0.1)
-    check("young client: absent from /v1/processes, the DeepFlow processes and GPIDSync at first",
-          all(early.values()), early)
+    if first and min(first.values()) < MIN_LIFETIME - 0.1 or all(early.values()):
+        check("young client: absent from /v1/processes, the DeepFlow processes and GPIDSync at first",
+              all(early.values()), early)
+    else:
+        print("# the first look came after min-lifetime (a loaded machine): absence while young not observed")
     check("young client: never present while younger than min-lifetime", not late_violations, late_violations)
     check("young client: present everywhere after min-lifetime", len(first) == 3, first)
     print(f"# young client seen as too-young: {seen_young}; first present at (upper bound of age) {first}")
@@ -547,9 +551,10 @@ def part_server_down(w):
     health = suite.api_json("/v1/status")["health"]
     check("server down: a warning names the sink", any("df" in x for x in health["warnings"]), health)
     # A couple of cycles of the suite while the server stays down.
-    g = suite.generation("scanner")
-    g = suite.wait_generation_after("scanner", g, TIMEOUT)
-    suite.wait_generation_after("scanner", g, TIMEOUT)
+    for _ in range(2):
+        at = suite.api_json("/v1/status")["scanner"]["last_cycle_at"]
+        wait_for(lambda: suite.api_json("/v1/status")["scanner"]["last_cycle_at"] > at, "a scanner cycle",
+                 timeout=TIMEOUT, interval=0.2)
     w.server = DeepflowServer(w.tmp, port)
     ok, detail = wait_equal(w, "the restarted server to hold our state")
     check("server back on the same port: its state equals ours (the exporter resent)", ok, detail)
