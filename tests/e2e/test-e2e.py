@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 import api_harness  # noqa: E402
 from api_harness import check, finish, free_port, wait_for  # noqa: E402
-from suite_harness import Suite, in_namespaces  # noqa: E402
+from suite_harness import DeepflowTestServer, Suite, in_namespaces  # noqa: E402
 
 PROCCTL, BUILD_ROOT, SOURCE_ROOT = sys.argv[1:4]
 MIN_LIFETIME = 3.0
@@ -127,35 +127,12 @@ def tags_yaml(tags):
     return "".join(out)
 
 
-class DeepflowServer:
+class DeepflowServer(DeepflowTestServer):
     def __init__(self, tmp, port=0):
-        self.state = os.path.join(tmp, "deepflow-state.json")
-        if os.path.exists(self.state):
-            os.unlink(self.state)
-        self.proc = subprocess.Popen(
-            ["/usr/bin/python3", os.path.join(SOURCE_ROOT, "tests", "deepflow_server.py"),
-             "--proto", os.path.join(SOURCE_ROOT, "exporter", "deepflow.proto"), "--state", self.state,
-             "--port", str(port)], stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"deepflow_server.py did not start: {line!r}")
-        self.port = int(line.split()[1])
-
-    def doc(self):
-        try:
-            with open(self.state) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return None
+        super().__init__(tmp, port)
 
     def agent(self):
-        d = self.doc()
-        return d and d["agents"].get(AGENT)
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        self.proc.wait(10)
+        return super().agent(AGENT)
 
 
 class World:
