@@ -41,11 +41,15 @@ MAC = "02:00:00:00:00:01"
 AGENT = "127.0.0.1|" + MAC
 TIMEOUT = 45.0
 
+# Connects and prints its local port; one more connection for every line on stdin; exits at EOF.
 CLIENT = """import socket, sys
-c = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
-sys.stdout.write("%d\\n" % c.getsockname()[1])
-sys.stdout.flush()
-sys.stdin.read()
+conns = []
+while True:
+    conns.append(socket.create_connection(("127.0.0.1", int(sys.argv[1]))))
+    sys.stdout.write("%d\\n" % conns[-1].getsockname()[1])
+    sys.stdout.flush()
+    if not sys.stdin.readline():
+        break
 """
 
 NGINX_CONF = """daemon off;
@@ -456,15 +460,19 @@ def part_young(w):
     suite = w.suite
     t0 = time.monotonic()
     w.reports = w.client(w.scripts["late/reports"])
+    # And a new connection of an old process: the socket alone is young.
+    w.billing.stdin.write("more\n")
+    w.billing.stdin.flush()
+    billing_port = int(w.billing.stdout.readline())
     w.set_tags({**w.tags, w.reports.pid: {"app": "reports"}})
     name = f"{w.tmp}/late/reports-py-script"
     cli = f"127.0.0.1:{w.reports.local_port}"
-    early = {"api": 0, "deepflow": 0, "gpid": 0}
+    early = {"api": 0, "deepflow": 0, "gpid": 0, "gpid-old-process": 0}
     late_violations = []
     seen_young = False
     first = {}
     deadline = time.monotonic() + TIMEOUT
-    while len(first) < 3 and time.monotonic() < deadline:
+    while len(first) < len(early) and time.monotonic() < deadline:
         in_api = w.reports.pid in synced(suite)
         r = suite.api(f"/v1/processes/{w.reports.pid}") if not in_api else None
         if r and r.status == 200 and r.json().get("reason") == "too-young":
@@ -474,8 +482,11 @@ def part_young(w):
         last = (w.server.doc() or {}).get("gpid", {}).get("last") or {}
         in_gpid = any(x["pid_0"] == w.reports.pid and x["port_0"] == w.reports.local_port
                       for x in last.get("entries", []))
-        age_bound = time.monotonic() - t0  # the process and its socket are at most this old
-        for k, present in (("api", in_api), ("deepflow", in_df), ("gpid", in_gpid)):
+        in_gpid_old = any(x["pid_0"] == w.billing.pid and x["port_0"] == billing_port
+                          for x in last.get("entries", []))
+        age_bound = time.monotonic() - t0  # the process and its sockets are at most this old
+        for k, present in (("api", in_api), ("deepflow", in_df), ("gpid", in_gpid),
+                           ("gpid-old-process", in_gpid_old)):
             if present:
                 first.setdefault(k, age_bound)
                 if age_bound < MIN_LIFETIME - 0.1:
@@ -484,12 +495,14 @@ def part_young(w):
                 early[k] += 1
         time.sleep(0.1)
     if first and min(first.values()) < MIN_LIFETIME - 0.1 or all(early.values()):
-        check("young client: absent from /v1/processes, the DeepFlow processes and GPIDSync at first",
+        check("young client and a new socket of the billing client: absent from /v1/processes, the DeepFlow "
+          "processes and GPIDSync at first",
               all(early.values()), early)
     else:
         print("# the first look came after min-lifetime (a loaded machine): absence while young not observed")
-    check("young client: never present while younger than min-lifetime", not late_violations, late_violations)
-    check("young client: present everywhere after min-lifetime", len(first) == 3, first)
+    check("young client and socket: never present while younger than min-lifetime", not late_violations,
+          late_violations)
+    check("young client: present everywhere after min-lifetime", len(first) == len(early), first)
     print(f"# young client seen as too-young: {seen_young}; first present at (upper bound of age) {first}")
     e = synced(suite).get(w.reports.pid, {})
     check("young client: its name and tags", (e.get("name"), e.get("tags")) == (name, {"app": "reports"}), e)
