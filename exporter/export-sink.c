@@ -106,7 +106,10 @@ ExportSink *export_sink_free(ExportSink *s) {
 
 DEFINE_TRIVIAL_CLEANUP_FUNC(ExportSink *, export_sink_free);
 
-static void record_error(ExportSink *s, sqlite3 *db, int error, char *message, bool sockets) {
+/* A socket sync retries with the backoff but never later than its regular interval (socket_interval,
+ * 0 for a push): the delay logged is the one applied. */
+static void record_error(ExportSink *s, sqlite3 *db, int error, char *message, bool sockets,
+                         usec_t socket_interval) {
         usec_t delay;
         uint64_t n;
 
@@ -120,6 +123,8 @@ static void record_error(ExportSink *s, sqlite3 *db, int error, char *message, b
 
         n = sockets ? ++s->socket_failures : ++s->row.failures;
         delay = backoff_delay(n, backoff_random());
+        if (sockets && socket_interval > 0 && delay > socket_interval)
+                delay = socket_interval;
         if (sockets)
                 s->next_sockets = now_usec(CLOCK_MONOTONIC) + delay;
         else {
@@ -148,14 +153,14 @@ static int ensure_open(ExportSink *s, sqlite3 *db) {
         if (!s->ops) {
                 s->row.last_attempt_at = now_epoch_ms();
                 record_error(s, db, -EOPNOTSUPP,
-                             strdup("this build of procsync-exporter has no sink of this type"), false);
+                             strdup("this build of procsync-exporter has no sink of this type"), false, 0);
                 save_row(s, db);
                 return -EOPNOTSUPP;
         }
         r = s->ops->open(s->cfg, &s->impl, &error);
         if (r < 0) {
                 s->row.last_attempt_at = now_epoch_ms();
-                record_error(s, db, r, TAKE_PTR(error), false);
+                record_error(s, db, r, TAKE_PTR(error), false, 0);
                 save_row(s, db);
                 return r;
         }
@@ -229,7 +234,7 @@ int export_sink_push(ExportSink *s, sqlite3 *db, const SyncState *st, bool *ret_
         }
         s->row.last_attempt_at = now_ms;
         if (r < 0) {
-                record_error(s, db, r, TAKE_PTR(error), false);
+                record_error(s, db, r, TAKE_PTR(error), false, 0);
                 save_row(s, db);
                 return r;
         }
@@ -259,16 +264,11 @@ int export_sink_push(ExportSink *s, sqlite3 *db, const SyncState *st, bool *ret_
 int export_sink_push_sockets(ExportSink *s, sqlite3 *db, const SyncState *st, usec_t socket_interval) {
         _cleanup_(sink_socket_result_done) SinkSocketResult res = {};
         _cleanup_free_ char *error = NULL;
-        usec_t delay;
         int r;
 
         r = s->ops->push_sockets(s->impl, st, &res, &error);
         if (r < 0) {
-                record_error(s, db, r, TAKE_PTR(error), true);
-                /* Never later than the regular interval. */
-                delay = now_usec(CLOCK_MONOTONIC) + socket_interval;
-                if (s->next_sockets > delay)
-                        s->next_sockets = delay;
+                record_error(s, db, r, TAKE_PTR(error), true, socket_interval);
                 save_row(s, db);
                 return r;
         }

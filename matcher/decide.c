@@ -7,7 +7,10 @@
  * own shares its parent's set, and its JSON text: on a typical host a handful of sets serve every process.
  *
  * Then, per process: the rule engine (with the ancestors' comms from the scanned table, never /proc),
- * then min-lifetime (uptime = now - start_time, to the second the scanner stores), then tagged-only.
+ * then min-lifetime, then tagged-only. The uptime is now - start_ticks on CLOCK_BOOTTIME (the kernel's own
+ * start, to the clock tick): start_time, stored in whole seconds from a btime that is itself truncated,
+ * can be up to 2 s early, and a 3 s min-lifetime would let 1 s old processes through. Should start_time
+ * make the process younger still (a row not taken from one /proc read), the younger age counts.
  * The earliest moment a too-young process will be old enough is returned so that the daemon can wake up
  * then even if no new scan comes. */
 #include "decide.h"
@@ -247,6 +250,7 @@ int decide_all(RuleSet *rules, const ScanTable *scan, const TagList *own, const 
                 const TagSet *tags = res.set_of[i];
                 Decision *d = &out.items[out.n];
                 RuleDecision rd = {};
+                int64_t age_ms;
                 RuleInput in = {
                         .comm = sp->comm,
                         .cmdline = sp->cmdline,
@@ -285,8 +289,12 @@ int decide_all(RuleSet *rules, const ScanTable *scan, const TagList *own, const 
                                 out.counts.dropped++;
                         continue;
                 }
-                if (p->now_ms - sp->start_time * 1000 < min_lifetime_ms) {
-                        int64_t at = sp->start_time * 1000 + min_lifetime_ms;
+                age_ms = p->now_ms - sp->start_time * 1000;
+                if (p->now_boot_ms > 0 && p->clk_tck > 0)
+                        age_ms = MIN(age_ms, p->now_boot_ms - (int64_t) (sp->start_ticks * 1000 /
+                                                                         (uint64_t) p->clk_tck));
+                if (age_ms < min_lifetime_ms) {
+                        int64_t at = p->now_ms + (min_lifetime_ms - age_ms);
 
                         d->reason = DECIDE_REASON_TOO_YOUNG;
                         out.next_eligible_ms = MIN(out.next_eligible_ms, at);

@@ -40,6 +40,10 @@ typedef struct DecideParams {
         bool tagged_only;
         usec_t min_lifetime;
         int64_t now_ms; /* wall clock, epoch ms */
+        /* CLOCK_BOOTTIME in ms (the clock of /proc/<pid>/stat's starttime) and the tick rate of
+         * start_ticks; 0: unknown, the age is taken from start_time alone. */
+        int64_t now_boot_ms;
+        long clk_tck;
 } DecideParams;
 
 /* The reasons written to match_decisions besides the engine's ("rule", "default", "kernel-thread"). */

@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <sys/param.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "db.h"
 #include "decide.h"
@@ -181,6 +182,8 @@ int matcher_cycle(Matcher *m, bool run_tags) {
                 .tagged_only = c->tagged_only,
                 .min_lifetime = c->min_lifetime,
                 .now_ms = now_ms,
+                .now_boot_ms = (int64_t) (now_usec(CLOCK_BOOTTIME) / USEC_PER_MSEC),
+                .clk_tck = sysconf(_SC_CLK_TCK),
         };
         r = decide_all(m->rules, &scan, m->tags.good, &p, &dec);
         if (r < 0)

@@ -225,12 +225,50 @@ static void test_tag_cap(void **state) {
         }
 }
 
+/* The age comes from start_ticks on the boot clock when it is known: start_time is in whole seconds (and
+ * from a truncated btime), so a process 2.5 s old can have a start_time 3.9 s ago. */
+static void test_min_lifetime_from_ticks(void **state) {
+        _cleanup_(rule_set_freep) RuleSet *rs = NULL;
+        _cleanup_(decisions_done) Decisions dec = {};
+        /* Booted 1,000 s ago at 100 ticks/s; started 2.5 s ago by its ticks, 3.9 s ago by start_time. */
+        ScanProc procs[] = {
+                {.pid = 10, .ppid = 1, .start_ticks = 99750, .start_time = (NOW_MS - 3900) / 1000,
+                 .comm = "p", .cmdline = "p"},
+                /* A row whose start_time is younger than its ticks: the younger age counts. */
+                {.pid = 11, .ppid = 1, .start_ticks = 1000, .start_time = NOW_MS / 1000 - 1,
+                 .comm = "q", .cmdline = "q"},
+        };
+        ScanTable scan = {.procs = procs, .n = ELEMENTSOF(procs)};
+        DecideParams p = {.min_lifetime = 3 * USEC_PER_SEC, .now_ms = NOW_MS, .now_boot_ms = 1000000,
+                          .clk_tck = 100};
+
+        assert_int_equal(rule_set_new(NULL, 0, &rs, NULL), 0);
+        assert_int_equal(decide_all(rs, &scan, NULL, &p, &dec), 0);
+        expect(&dec, 10, "accept", 0, "too-young", false, "p", "{}");
+        expect(&dec, 11, "accept", 0, "too-young", false, "q", "{}");
+        /* 10 is old enough 0.5 s from now. */
+        assert_int_equal(dec.next_eligible_ms, NOW_MS + 500);
+
+        decisions_done(&dec);
+        p.now_ms += 500;
+        p.now_boot_ms += 500;
+        assert_int_equal(decide_all(rs, &scan, NULL, &p, &dec), 0);
+        expect(&dec, 10, "accept", 0, "default", true, "p", "{}");
+
+        /* Without the boot clock, start_time alone decides (3.9 s: old enough). */
+        decisions_done(&dec);
+        p = (DecideParams){.min_lifetime = 3 * USEC_PER_SEC, .now_ms = NOW_MS};
+        assert_int_equal(decide_all(rs, &scan, NULL, &p, &dec), 0);
+        expect(&dec, 10, "accept", 0, "default", true, "p", "{}");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_decide),
                 cmocka_unit_test(test_tagged_only),
                 cmocka_unit_test(test_no_tags_and_empty),
                 cmocka_unit_test(test_tag_cap),
+                cmocka_unit_test(test_min_lifetime_from_ticks),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

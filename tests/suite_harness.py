@@ -134,3 +134,40 @@ class Suite:
             self.proc.wait()
         self._reader.join(5)
         return self.proc.returncode
+
+
+class DeepflowTestServer:
+    """tests/deepflow_server.py (the gRPC stand-in for a DeepFlow controller) as a child process, its state
+    file in `directory` (a stale one removed first). port 0: any free port; `.port` is the one it serves on.
+    doc() is its last recorded state (None before the first write), agent(key) one agent's entry."""
+
+    def __init__(self, directory, port=0, tests_dir=None):
+        tests_dir = tests_dir or os.path.dirname(os.path.abspath(__file__))
+        self.state = os.path.join(directory, "deepflow-state.json")
+        if os.path.exists(self.state):
+            os.unlink(self.state)
+        proto = os.path.join(os.path.dirname(tests_dir), "exporter", "deepflow.proto")
+        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(tests_dir, "deepflow_server.py"),
+                                      "--proto", proto, "--state", self.state, "--port", str(port)],
+                                     stdout=subprocess.PIPE, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"deepflow_server.py did not start: {line!r}")
+        self.port = int(line.split()[1])
+
+    def doc(self):
+        try:
+            with open(self.state) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
+
+    def agent(self, key):
+        """key: "CTRL_IP|CTRL_MAC"."""
+        d = self.doc()
+        return d and d["agents"].get(key)
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        self.proc.wait(10)

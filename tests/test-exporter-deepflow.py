@@ -5,51 +5,27 @@ GPIDSync runs on the socket interval and its gpids land in export_gpids / export
 server killed with SIGKILL and restarted on its port ends with exactly our state again (it answers 0 to
 the heartbeat, the exporter resends everything)."""
 
-import json
 import os
 import signal
-import subprocess
-import sys
-import time
 
 from exporter_harness import NETNS, run_tests
+from suite_harness import DeepflowTestServer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MAC = "02:00:00:00:00:01"
 
 
-class Server:
+class Server(DeepflowTestServer):
     def __init__(self, env, port=0):
-        self.state = os.path.join(env.dir, "deepflow-state.json")
-        proto = os.path.join(os.path.dirname(os.path.abspath(sys.argv[2])), "exporter", "deepflow.proto")
-        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(HERE, "deepflow_server.py"), "--proto", proto,
-                                      "--state", self.state, "--port", str(port)],
-                                     stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline()
-        assert line.startswith("PORT "), "deepflow_server.py did not start: %r" % line
-        self.port = int(line.split()[1])
-
-    def doc(self):
-        try:
-            with open(self.state) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return None
+        super().__init__(env.dir, port, HERE)
 
     def agent(self):
-        d = self.doc()
-        return d and d["agents"].get("127.0.0.1|" + MAC)
+        return super().agent("127.0.0.1|" + MAC)
 
     def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
+        self.stop(signal.SIGKILL)
         if os.path.exists(self.state):
             os.unlink(self.state)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(10)
 
 
 def scenario(env):
