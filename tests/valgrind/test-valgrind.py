@@ -6,10 +6,17 @@ procsync-scanner, -matcher, -exporter and -api run at once, each under its own v
 intervals on this host's live /proc: a python3 TCP server and a client connected to it (so that there are
 synced processes, sockets, a flow to look up), a tag command tagging the server (as root: it runs as
 nobody), and three sinks: a file, an HTTP receiver (tests/http_receiver.py, in this process) and the
-DeepFlow test server (tests/deepflow_server.py, real gRPC). Once every sink holds the exporter's version and
-every daemon has gone through a few more cycles (and one SIGHUP reload each), every API endpoint is asked
-over TCP and the unix socket, and the procctl verbs run once each under valgrind too. Then SIGTERM: each
-daemon must exit 0 and every valgrind log must end with "ERROR SUMMARY: 0 errors".
+DeepFlow test server (tests/deepflow_server.py, real gRPC). The receiver answers 500 first and later forgets
+what it holds (the http sink's retry and resend paths). Once every sink holds the exporter's version, each
+daemon gets a SIGHUP and goes through three more cycles, then a reload to a config that does not load (kept
+the old one, error reported) and back; every API endpoint is asked over TCP and the unix socket (errors
+too), and the procctl verbs run once each under valgrind. Then SIGTERM: each daemon must exit 0 and every
+valgrind log must end with "ERROR SUMMARY: 0 errors".
+
+Not here: `procctl run` and `procctl reload` use pidfds, and Debian 12's valgrind 3.19 does not implement
+pidfd_open (syscall 434): under valgrind the launcher cannot start anything. The scanner's openat2() of a
+container's /etc/passwd (syscall 437, also unknown to valgrind 3.19: a warning in its log) fails there,
+so that path runs as when the file cannot be read. The ASan build covers both.
 
 valgrind: --leak-check=full --errors-for-leak-kinds=definite,possible --error-exitcode=1
 --trace-children=no (the tag command and its cat are not ours). Definite and possible leaks are errors:
@@ -215,23 +222,45 @@ def main():
         check("the http sink went through a 500 and a forgetful receiver", statuses[0] == 500 and
               any(r["action"] == "forget" for r in receiver.requests), receiver.summary())
 
+        # A reload to a config that does not load: each daemon keeps the old one and reports the error (the
+        # error paths of the loaders), then a reload back to the good one.
+        with open(config) as f:
+            good = f.read()
+        with open(config, "w") as f:
+            f.write(good.replace("match-regex: procsync-vg-(\\w+)", "match-regex: procsync-vg-(\\w+"))
+        for d in daemons:
+            d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: (lambda t: t and all(t[d]["config_ok"] is False for d in gens))(status()),
+                 "the scanner, matcher and exporter to report the invalid config", WAIT, 0.5)
+        wait_for(lambda: "keeping the previous configuration" in api.output(), "procsync-api to refuse it", WAIT, 0.2)
+        with open(config, "w") as f:
+            f.write(good)
+        for d in daemons:
+            d.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: (lambda t: t and all(t[d]["config_ok"] is True for d in gens))(status()),
+                 "the scanner, matcher and exporter to take the good config again", WAIT, 0.5)
+        check("a reload to an invalid config and back: the daemons report it and go on",
+              all(d.proc.poll() is None for d in daemons), [(d.name, d.proc.returncode) for d in daemons])
+
         ask_endpoints(tcp, ("unix", os.path.join(state, "api.sock")), server.pid, port, client_port, root)
         run_procctl(tmp, config, server.pid)
+        for d in daemons:
+            rc = d.stop()
+            if not valgrind_clean(f"{d.name} (SIGTERM after the cycles)", d.log, rc):
+                keep = True
+                print("# its output:\n" + "\n".join("#   " + x for x in d.output().splitlines()[-40:]))
     except Exception:
         keep = True
         raise
     finally:
-        rcs = [(d, d.stop()) for d in daemons]
+        for d in daemons:
+            d.stop()
         for p in (server, client):
             p.stdin.close()
             p.wait()
         df.terminate()
         df.wait(30)
         receiver.stop()
-    for d, rc in rcs:
-        if not valgrind_clean(f"{d.name} (SIGTERM after the cycles)", d.log, rc):
-            keep = True
-            print("# its output:\n" + "\n".join("#   " + x for x in d.output().splitlines()[-40:]))
     if keep:
         print(f"# logs kept in {tmp}")
     else:
