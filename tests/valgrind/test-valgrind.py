@@ -4,8 +4,8 @@
 
 procsync-scanner, -matcher, -exporter and -api run at once, each under its own valgrind, with short
 intervals on this host's live /proc: a python3 TCP server and a client connected to it (so that there are
-synced processes, sockets, a flow to look up), a tag command tagging the server (as root: it runs as
-nobody), and three sinks: a file, an HTTP receiver (tests/http_receiver.py, in this process) and the
+synced processes, sockets, a flow to look up; as root a listening one in a network namespace of its own),
+a tag command tagging the server (as root: it runs as nobody), and three sinks: a file, an HTTP receiver (tests/http_receiver.py, in this process) and the
 DeepFlow test server (tests/deepflow_server.py, real gRPC). The receiver answers 500 first and later forgets
 what it holds (the http sink's retry and resend paths). Once every sink holds the exporter's version, each
 daemon gets a SIGHUP and goes through three more cycles, then a reload to a config that does not load (kept
@@ -57,6 +57,13 @@ import socket, sys
 s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(8)
 sys.stdout.write("%d\\n" % s.getsockname()[1]); sys.stdout.flush()
 c, _ = s.accept()
+sys.stdin.read()
+"""
+# In a network namespace of its own (root only): the scanner's per-namespace socket walk.
+NETNS_SERVER = """
+import socket, sys
+s = socket.socket(); s.bind(("0.0.0.0", 0)); s.listen(8)
+sys.stdout.write("%d\\n" % s.getsockname()[1]); sys.stdout.flush()
 sys.stdin.read()
 """
 CLIENT = """
@@ -156,6 +163,11 @@ def main():
     client = subprocess.Popen([sys.executable, "-c", CLIENT, str(port), "procsync-vg-client"],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     client_port = int(client.stdout.readline())
+    netns = None
+    if root:
+        netns = subprocess.Popen(["unshare", "--net", sys.executable, "-c", NETNS_SERVER, "procsync-vg-netns"],
+                                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        netns.port = int(netns.stdout.readline())
     tags = os.path.join(tmp, "tags.yaml")
     with open(tags, "w") as f:
         f.write(f"- pid: {server.pid}\n  tags:\n  - key: app\n    value: vg\n")
@@ -243,6 +255,12 @@ def main():
               all(d.proc.poll() is None for d in daemons), [(d.name, d.proc.returncode) for d in daemons])
 
         ask_endpoints(tcp, ("unix", os.path.join(state, "api.sock")), server.pid, port, client_port, root)
+        if netns:
+            socks = get(tcp, f"/v1/sockets?pid={netns.pid}", timeout=30).json()["sockets"]
+            mine = get(tcp, f"/v1/sockets?pid={server.pid}", timeout=30).json()["sockets"]
+            check("the listening socket in another network namespace, in a namespace of its own",
+                  [(x["state"], x["local"]) for x in socks] == [("listen", f"0.0.0.0:{netns.port}")] and
+                  socks[0]["netns_id"] not in {x["netns_id"] for x in mine}, (socks, mine))
         run_procctl(tmp, config, server.pid)
         for d in daemons:
             rc = d.stop()
@@ -255,9 +273,10 @@ def main():
     finally:
         for d in daemons:
             d.stop()
-        for p in (server, client):
-            p.stdin.close()
-            p.wait()
+        for p in (server, client, netns):
+            if p:
+                p.stdin.close()
+                p.wait()
         df.terminate()
         df.wait(30)
         receiver.stop()
@@ -280,7 +299,7 @@ def ask_endpoints(tcp, unix, server_pid, port, client_port, root):
         bad = {p: (r.status, r.body[:200]) for p, r in answers.items() if r.status != 200}
         check(f"over {target[0]}: every endpoint answers 200", not bad, bad)
     procs = get(tcp, "/v1/processes", timeout=30).json()["processes"]
-    names = sorted(p["name"] for p in procs if p["name"].startswith("vg-"))
+    names = sorted(p["name"] for p in procs if p["name"] in ("vg-client", "vg-server"))
     check("the test's server and client are synced under their rule's names", names == ["vg-client", "vg-server"],
           names)
     if root:
