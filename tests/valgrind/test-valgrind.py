@@ -4,14 +4,15 @@
 
 procsync-scanner, -matcher, -exporter and -api run at once, each under its own valgrind, with short
 intervals on this host's live /proc: a python3 TCP server and a client connected to it (so that there are
-synced processes, sockets, a flow to look up; as root a listening one in a network namespace of its own),
-a tag command tagging the server (as root: it runs as nobody), and three sinks: a file, an HTTP receiver (tests/http_receiver.py, in this process) and the
-DeepFlow test server (tests/deepflow_server.py, real gRPC). The receiver answers 500 first and later forgets
-what it holds (the http sink's retry and resend paths). Once every sink holds the exporter's version, each
-daemon gets a SIGHUP and goes through three more cycles, then a reload to a config that does not load (kept
-the old one, error reported) and back; every API endpoint is asked over TCP and the unix socket (errors
-too), and the procctl verbs run once each under valgrind. Then SIGTERM: each daemon must exit 0 and every
-valgrind log must end with "ERROR SUMMARY: 0 errors".
+synced processes, sockets, a flow to look up; as root a listening one in a network namespace of its own), a
+tag command tagging the server (as root: it runs as nobody), and three sinks: a file, an HTTP receiver
+(tests/http_receiver.py, in this process) and the DeepFlow test server (tests/deepflow_server.py, real
+gRPC). The receiver answers 500 first and later forgets what it holds (the http sink's retry and resend
+paths). Once every sink holds the exporter's version, each daemon gets a SIGHUP and goes through three more
+cycles, then a reload to a config that does not load (kept the old one, error reported) and back; every API
+endpoint is asked over TCP and the unix socket (errors too), and the procctl verbs run once each under
+valgrind. Then SIGTERM: each daemon must exit 0 and every valgrind log must end with "ERROR SUMMARY: 0
+errors".
 
 Not here: `procctl run` and `procctl reload` use pidfds, and Debian 12's valgrind 3.19 does not implement
 pidfd_open (syscall 434): under valgrind the launcher cannot start anything. The scanner's openat2() of a
@@ -19,10 +20,11 @@ container's /etc/passwd (syscall 437, also unknown to valgrind 3.19: a warning i
 so that path runs as when the file cannot be read. The ASan build covers both.
 
 valgrind: --leak-check=full --errors-for-leak-kinds=definite,possible --error-exitcode=1
---trace-children=no (the tag command and its cat are not ours). Definite and possible leaks are errors:
-memory nothing points to any more, or only into its middle, is lost on every cycle in a daemon. Indirect
-leaks hang off a definite one (reported with it), and "still reachable" memory at exit is what libraries
-keep for the process's life (gRPC, glibc's NSS), not a leak that grows. tests/valgrind/procsync.supp holds
+--trace-children=no (the tag command and its cat are not ours). Definite and possible leaks are errors: a
+block nothing points to any more (definite), or only something pointing into its middle (possible), can
+never be freed, and in a daemon whatever leaks once per cycle grows without end. Indirect leaks hang off a
+definite one, which already fails; "still reachable" memory at exit is what libraries keep for the
+process's life (gRPC's and glibc's NSS singletons), not something that grows. tests/valgrind/procsync.supp holds
 the few suppressions needed for libraries, each with its reason; none names our code.
 
 Usage: test-valgrind.py SOURCE_ROOT PROCSYNC_SCANNER PROCSYNC_MATCHER PROCSYNC_EXPORTER PROCSYNC_API PROCCTL
@@ -32,11 +34,9 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 import urllib.parse
 
 SOURCE = sys.argv[1]
@@ -216,7 +216,8 @@ def main():
 
         s = wait_for(in_sync, "every sink in sync", WAIT, 0.5)
         check("every sink (file, http, deepflow) holds the exporter's version",
-              receiver.version == s["exporter"]["version"] and df_agent() is not None, (s["exporter"], receiver.version))
+              receiver.version == s["exporter"]["version"] and df_agent() is not None,
+              (s["exporter"], receiver.version))
 
         # A few more cycles of each daemon, with one reload each in between, and a receiver that forgets
         # what it held (a heartbeat then gets 409 and the http sink sends everything again).
@@ -313,7 +314,8 @@ def ask_endpoints(tcp, unix, server_pid, port, client_port, root):
     check("POST /v1/rules/test", r.status == 200 and r.json().get("name") == "vg-x", (r.status, r.body[:300]))
     r = request(tcp, "POST", "/v1/rules/test", body=json.dumps({"pid": server_pid}),
                 headers={"Content-Type": "application/json"}, timeout=30)
-    check("POST /v1/rules/test {pid}", r.status == 200 and r.json().get("name") == "vg-server", (r.status, r.body[:300]))
+    check("POST /v1/rules/test {pid}", r.status == 200 and r.json().get("name") == "vg-server",
+          (r.status, r.body[:300]))
     for method, path, body, want in (("GET", "/v1/nope", None, 404), ("GET", "/v1/processes/abc", None, 400),
                                      ("POST", "/v1/rules/test", "{", 400), ("DELETE", "/v1/status", None, 405),
                                      ("GET", "/v1/lookup?proto=sctp", None, 400)):
