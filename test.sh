@@ -26,4 +26,12 @@ if [ "${PROCSYNC_SKIP_FUZZ:-0}" = 1 ]; then
 else
         tests/fuzz/run.sh || rc=$?
 fi
+
+# ---- Valgrind stage (tests/valgrind, README "Reliability"): the daemons and procctl under memcheck, in a
+# build without sanitizers (build-valgrind/). PROCSYNC_SKIP_VALGRIND=1 skips it for quick local runs.
+if [ "${PROCSYNC_SKIP_VALGRIND:-0}" = 1 ]; then
+        echo "valgrind: skipped (PROCSYNC_SKIP_VALGRIND=1)"
+else
+        tests/valgrind/run.sh || rc=$?
+fi
 exit $rc

@@ -362,8 +362,8 @@ static bool fatal(int r) {
         return r < 0 && r != -EINVAL;
 }
 
-static int diags_addv(ConfigDiags *d, ConfigDiagLevel level, unsigned line, unsigned column, const char *fmt,
-                      va_list ap) {
+_printf_(5, 0) static int diags_addv(ConfigDiags *d, ConfigDiagLevel level, unsigned line, unsigned column,
+                                     const char *fmt, va_list ap) {
         ConfigDiag *items;
         char *msg;
 

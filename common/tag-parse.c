@@ -81,7 +81,7 @@ const TagEntry *tag_list_find(const TagList *l, pid_t pid) {
         return NULL;
 }
 
-static char *format_at(const yaml_mark_t *m, const char *fmt, va_list ap) {
+_printf_(2, 0) static char *format_at(const yaml_mark_t *m, const char *fmt, va_list ap) {
         _cleanup_free_ char *msg = NULL;
         char *s;
 

@@ -35,7 +35,7 @@ static void test_join(void **state) {
 }
 
 static void test_read_live(void **state) {
-        _cleanup_free_ char *cmdline = NULL, *gone = NULL, *big = NULL, *longest = NULL;
+        _cleanup_free_ char *cmdline = NULL, *gone = NULL, *big = NULL;
         /* sh stays sh (its last command is a builtin) with a long sleep under it. */
         char *argv[] = { (char *) "sh", (char *) "-c", (char *) "sleep 1000; :", (char *) "with space",
                          NULL };

@@ -319,7 +319,7 @@ static void request_completed(void *cls, struct MHD_Connection *connection, void
 
 /* libmicrohttpd's messages are about clients (malformed requests, resets): debug level, or a hostile
  * client could fill the journal. */
-static void mhd_logger(void *cls, const char *fmt, va_list ap) {
+_printf_(2, 0) static void mhd_logger(void *cls, const char *fmt, va_list ap) {
         _cleanup_free_ char *msg = NULL;
         size_t n;
 

@@ -112,7 +112,7 @@ static int read_scanner_generation(sqlite3 *db, int64_t *ret) {
 int doc_sockets(sqlite3 *db, pid_t pid, json_t **ret) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         json_auto_t *root = json_object(), *list = json_array();
-        int64_t generation;
+        int64_t generation = 0;
         int rc, r;
 
         if (!root || !list)

@@ -40,7 +40,7 @@ static int query_int64(sqlite3 *db, const char *sql, int64_t *ret) {
 }
 
 static int add_count(sqlite3 *db, json_t *o, const char *key, const char *sql) {
-        int64_t v;
+        int64_t v = 0;
         int r;
 
         r = query_int64(db, sql, &v);
