@@ -681,8 +681,20 @@ int daemon_heartbeat(Daemon *d, uint64_t cycle_ms, uint64_t generation, const ch
                 return -EINVAL;
         r = daemon_heartbeat_sql(d->db, d->kind, now_epoch_ms(), cycle_ms, generation, stats_json,
                                  last_error);
-        if (r < 0)
+        if (r < 0) {
+                /* Typically a full disk, where the row cannot take the error it should carry: the service
+                 * manager still hears it (systemctl status), and readers see the row go stale. The
+                 * generation stays, as the row does. */
+                if (last_error)
+                        status = status_text("Last cycle failed: %s (cannot record it in %s: %s)", last_error,
+                                             DB_FILENAME, sqlite3_errmsg(d->db));
+                else
+                        status = status_text("Cannot write the heartbeat to %s: %s", DB_FILENAME,
+                                             sqlite3_errmsg(d->db));
+                notify_status("", status);
+                daemon_keepalive(d);
                 return r;
+        }
         d->generation = generation;
 
         if (last_error)
