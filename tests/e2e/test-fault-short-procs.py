@@ -140,8 +140,7 @@ def main():
     acceptor = Acceptor()
 
     env = dict(os.environ)
-    if env.get("ASAN_OPTIONS"):
-        env["ASAN_OPTIONS"] += ":" + ASAN_QUARANTINE
+    env["ASAN_OPTIONS"] = ":".join(filter(None, [env.get("ASAN_OPTIONS"), ASAN_QUARANTINE]))
     suite = Suite(PROCCTL, config, state, env=env)
     errors_seen = []
     stop_polling = threading.Event()
