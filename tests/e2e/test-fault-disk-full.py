@@ -2,16 +2,20 @@
 """Fault: the state directory on a tiny tmpfs that fills up (README "Reliability").
 
 Inside private PID, network and mount namespaces (tests/suite_harness.py), a 4 MiB tmpfs is mounted as
-the state directory and the whole suite runs on it (`procctl run`, 200 ms scans). Once it has settled,
-a filler file takes every free block and 60 processes with 2 KiB command lines (and a listening socket
-each) are started, so the scanner's next transaction needs new pages it cannot get. Checked:
-  - the scanner reports SQLITE_FULL: its log line, and in GET /v1/status (its last_error, or, when even
-    the heartbeat row cannot be written, a health problem that says the state directory is full), and
-    `procctl status` exits non-zero saying so;
-  - no daemon dies (same pids as at start, no restart line from the launcher);
-  - the database stays intact (PRAGMA integrity_check on a read-only connection);
-  - once the filler is deleted the suite recovers by itself: no last_error, no problem, healthy, a new
-    scan generation with all 60 processes and their sockets, decided by the matcher and exported.
+the state directory and the whole suite runs on it (`procctl run`, 200 ms scans, a file sink outside it).
+Once it has settled (the WAL checkpointed, as on a host that has run for a while), a filler file takes
+every free block. Checked:
+  - steady state on the full disk (nothing new to store): the scanner keeps reporting, fresh, once its
+    WAL has come to the end of its file (the heartbeat of a failed cycle checkpoints, and the WAL starts
+    again in space it already has);
+  - then 60 processes with 2 KiB command lines and a listening socket each: the scanner's transaction
+    needs pages nobody can give. The scanner logs it; GET /v1/status is unhealthy and names the full
+    state directory (the scanner's own last_error says "No space left on device" as long as its row can
+    still be written, then the row goes stale) and `procctl status` exits non-zero saying so;
+  - no daemon dies or restarts (one "is ready" line each), the scanner keeps trying;
+  - PRAGMA integrity_check is ok while full and after;
+  - once the filler is deleted the suite recovers by itself: healthy, no last_error, a new scan generation
+    with all 60 processes and their sockets, decided, and exported in the file sink's last line.
 Finally the suite stops cleanly (every daemon "stopped", none with an exit status).
 
 Usage: test-fault-disk-full.py PROCCTL BUILD_ROOT SOURCE_ROOT"""
@@ -108,7 +112,15 @@ def main():
             f"{n} {os.path.getsize(os.path.join(state, n))} bytes" for n in sorted(os.listdir(state))),
             flush=True)
 
-        # Fill the tmpfs: every block, then the scanner must write new rows.
+        # A host that has run for a while has most pages in state.db and a WAL that checkpoints restart
+        # in place; a checkpoint here gives the young database that shape (auto-checkpoints come only
+        # every 1000 pages).
+        db = sqlite3.connect(os.path.join(state, "state.db"))
+        print(f"# checkpoint (busy, log, checkpointed): {db.execute('PRAGMA wal_checkpoint(PASSIVE)').fetchone()}",
+              flush=True)
+        db.close()
+
+        # Fill the tmpfs: every block.
         mark = suite.line_count()
         filler = os.path.join(state, "filler")
         with open(filler, "wb") as f:
@@ -119,6 +131,27 @@ def main():
             except OSError as e:
                 print(f"# filler: {e.strerror} after {f.tell()} bytes", flush=True)
         print(f"# tmpfs: {statfs_free(state)} bytes free after the filler", flush=True)
+
+        # Steady state on the full disk: nothing new to store, so nothing needs new space; the WAL comes
+        # to the end of its file within a few seconds of 200 ms cycles and must start again from the top.
+        g_steady = suite.generation("scanner")
+        samples = []
+        t_end = time.monotonic() + 6
+        while time.monotonic() < t_end:
+            doc = status(suite)
+            if doc:
+                samples.append((doc["scanner"]["last_cycle_at"], doc["scanner"]["fresh"], doc["matcher"]["fresh"],
+                                doc["scanner"]["last_error"]))
+            time.sleep(0.25)
+        steady_failed = [ln for ln in suite.lines()[mark:] if "error:" in ln]
+        print(f"# steady state, full disk: {len(steady_failed)} error lines, WAL "
+              f"{os.path.getsize(os.path.join(state, 'state.db-wal'))} bytes, samples {samples[-4:]}", flush=True)
+        for ln in steady_failed[:5]:
+            print("# " + ln, flush=True)
+        check("full disk, nothing new to store: the scanner keeps reporting", samples and samples[-1][1]
+              and len({x[0] for x in samples[-8:]}) > 1, repr(samples))
+        mark = suite.line_count()
+
         for i in range(N_PROCS):
             p = subprocess.Popen([sys.executable, "-c", CHILD, f"fillme-{i:03d}-" + "x" * PAD],
                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -140,10 +173,21 @@ def main():
         check("procctl status says why", "is full" in st.stdout and "database or disk is full" in st.stdout,
               st.stdout)
         print("# " + st.stdout.replace("\n", "\n# "), flush=True)
-        # A few more failing cycles.
-        time.sleep(0)
-        wait_for(lambda: len([ln for ln in suite.lines()[mark:] if "procsync-scanner" in ln
-                              and "Cycle failed" in ln]) >= 5, "five failed cycles", 30)
+        # Now the WAL holds pages that state.db does not have yet, so no checkpoint can make room and the
+        # row stops taking heartbeats: the API must still say why, for as long as it lasts.
+        samples = []
+        t_end = time.monotonic() + 5
+        while time.monotonic() < t_end:
+            doc = status(suite)
+            if doc:
+                samples.append((doc["scanner"]["fresh"], doc["scanner"]["last_error"], disk_full_reported(doc)))
+            time.sleep(0.2)
+        failed = len([ln for ln in suite.lines()[mark:] if "procsync-scanner" in ln and "Cycle failed" in ln])
+        print(f"# {failed} failed scanner cycles; scanner (fresh, last_error) at the end: {samples[-1][:2]}",
+              flush=True)
+        check("while full, every GET /v1/status is unhealthy and names the full state directory",
+              samples and all(x[2] for x in samples), repr([x for x in samples if not x[2]][:3]))
+        check("the scanner kept trying (cycles failed, no exit)", failed >= 5, str(failed))
 
         db = sqlite3.connect(f"file:{state}/state.db?mode=ro", uri=True)
         ic = db.execute("PRAGMA integrity_check").fetchall()
