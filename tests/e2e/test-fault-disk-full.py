@@ -28,7 +28,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from suite_harness import DAEMONS, Suite, in_namespaces  # noqa: E402
+from suite_harness import DAEMONS, Suite, fast_config, in_namespaces  # noqa: E402
 
 in_namespaces()
 from api_harness import check, finish, wait_for  # noqa: E402
@@ -37,22 +37,6 @@ PROCCTL = sys.argv[1]
 N_PROCS = 60
 PAD = 2048
 
-CONFIG = """\
-static_config:
-  os-proc-sync-enabled: true
-  os-proc-socket-sync-interval: 200ms
-  os-proc-socket-min-lifetime: 0
-  os-proc-regex:
-    - match-regex: '^(sleep|python3)$'
-procsync:
-  process_scan_interval: 200ms
-  api:
-    listen: ['unix:{state}/api.sock']
-  exporter:
-    sinks:
-      - type: file
-        path: {out}
-"""
 
 # A process that listens on a TCP port and waits for its stdin to close; its command line carries a tag
 # and PAD bytes of padding, so each one is a few KiB of scan_processes rows.
@@ -98,7 +82,8 @@ def main():
     out = os.path.join(tmp, "export.jsonl")
     config = os.path.join(tmp, "procsync.yaml")
     with open(config, "w") as f:
-        f.write(CONFIG.format(state=state, out=out))
+        f.write(fast_config(state, "200ms", out, static_extra="  os-proc-regex:\n"
+                                                              "    - match-regex: '^(sleep|python3)$'\n"))
 
     suite = Suite(PROCCTL, config, state)
     children = []

@@ -31,7 +31,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from suite_harness import DAEMONS, Suite, in_namespaces  # noqa: E402
+from suite_harness import DAEMONS, Suite, fast_config, in_namespaces  # noqa: E402
 
 in_namespaces()
 from api_harness import check, finish, wait_for  # noqa: E402
@@ -45,21 +45,6 @@ RSS_BOUND = 4 * 1024 * 1024
 # grow with any churn; a 1 MiB quarantine keeps that noise below RSS_BOUND.
 ASAN_QUARANTINE = "quarantine_size_mb=1"
 
-CONFIG = """\
-static_config:
-  os-proc-sync-enabled: true
-  os-proc-socket-sync-interval: 100ms
-  os-proc-socket-min-lifetime: 0
-procsync:
-  process_scan_interval: 100ms
-  api:
-    listen: ['unix:{state}/api.sock']
-  exporter:
-    sinks:
-      - type: file
-        path: {out}
-        push_interval: 1s
-"""
 
 
 def fd_count(pid):
@@ -136,7 +121,7 @@ def main():
     out = os.path.join(tmp, "export.jsonl")
     config = os.path.join(tmp, "procsync.yaml")
     with open(config, "w") as f:
-        f.write(CONFIG.format(state=state, out=out))
+        f.write(fast_config(state, "100ms", out, sink_extra="        push_interval: 1s\n"))
     acceptor = Acceptor()
 
     env = dict(os.environ)
