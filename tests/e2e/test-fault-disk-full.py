@@ -119,7 +119,6 @@ def main():
 
         # Steady state on the full disk: nothing new to store, so nothing needs new space; the WAL comes
         # to the end of its file within a few seconds of 200 ms cycles and must start again from the top.
-        g_steady = suite.generation("scanner")
         samples = []
         t_end = time.monotonic() + 6
         while time.monotonic() < t_end:
