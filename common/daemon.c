@@ -721,8 +721,34 @@ int daemon_heartbeat(Daemon *d, uint64_t cycle_ms, uint64_t generation, const ch
                 return -EINVAL;
         r = daemon_heartbeat_sql(d->db, d->kind, now_epoch_ms(), cycle_ms, generation, stats_json,
                                  last_error);
-        if (r < 0)
+        if (r == -ENOSPC && sqlite3_get_autocommit(d->db)) {
+                /* A full disk: the WAL cannot grow by the frame this one-row update needs. A passive
+                 * checkpoint copies the WAL into state.db (no new space when its frames only rewrite
+                 * pages the file has, as heartbeats do); once every frame is in, the next write starts
+                 * the WAL again from its beginning, in space the file already holds. So the row can still
+                 * say why the cycle failed. Never inside the caller's transaction (it rolls back). */
+                int n_log = -1, n_ckpt = -1;
+
+                if (sqlite3_wal_checkpoint_v2(d->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &n_log, &n_ckpt) ==
+                            SQLITE_OK &&
+                    n_ckpt == n_log)
+                        r = daemon_heartbeat_sql(d->db, d->kind, now_epoch_ms(), cycle_ms, generation,
+                                                 stats_json, last_error);
+        }
+        if (r < 0) {
+                /* Typically a full disk, where the row cannot take the error it should carry: the service
+                 * manager still hears it (systemctl status), and readers see the row go stale. The
+                 * generation stays, as the row does. */
+                if (last_error)
+                        status = status_text("Last cycle failed: %s (cannot record it in %s: %s)", last_error,
+                                             DB_FILENAME, sqlite3_errmsg(d->db));
+                else
+                        status = status_text("Cannot write the heartbeat to %s: %s", DB_FILENAME,
+                                             sqlite3_errmsg(d->db));
+                notify_status("", status);
+                daemon_keepalive(d);
                 return r;
+        }
         d->generation = generation;
 
         if (last_error)

@@ -178,7 +178,8 @@ int daemon_reload(Daemon *d, ConfigDiags *diags, char **ret_error);
  * STATUS=... and a watchdog keep-alive. It is one UPDATE statement: outside a transaction it is its own
  * (atomic) transaction; inside the caller's open transaction (db_begin() ... db_commit() of its cycle) it
  * becomes part of it, and the caller's commit publishes output and generation together. Returns -ENOENT
- * if the row is gone. */
+ * if the row is gone. On a full disk (-ENOSPC) outside a transaction it checkpoints the WAL and tries once
+ * more (the WAL then restarts in space it already has); if the UPDATE still fails, STATUS= says so. */
 int daemon_heartbeat(Daemon *d, uint64_t cycle_ms, uint64_t generation, const char *stats_json,
                      const char *last_error);
 

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/statvfs.h>
 
 #include "doc-db.h"
 #include "proc-stat.h"
@@ -171,6 +172,44 @@ static int daemon_json(sqlite3 *db, const Config *c, DaemonKind kind, int64_t no
         if (r < 0)
                 return r;
         *ret = TAKE_PTR(o);
+        return 0;
+}
+
+/* A full state directory is the one failure the daemons may be unable to report themselves: recording a
+ * failed cycle in the heartbeat row is a write too, and it fails like the cycle did (SQLITE_FULL). Their
+ * heartbeats then go stale without a word on why, so the readers look at the file system themselves:
+ * less than DOC_STATE_FS_MIN_FREE available (to the daemons' users, so root's reserve is not counted) is a
+ * problem that names the cause. Free space is only read, never reserved: statvfs() of the directory of
+ * state.db (none for an in-memory database, as in some tests). */
+static int state_fs_json(sqlite3 *db, Health *h, json_t **ret) {
+        _cleanup_free_ char *dir = NULL;
+        const char *path = sqlite3_db_filename(db, "main");
+        struct statvfs sv;
+        uint64_t avail;
+        char *slash;
+
+        *ret = NULL;
+        if (isempty(path))
+                return 0;
+        dir = strdup(path);
+        if (!dir)
+                return -ENOMEM;
+        slash = strrchr(dir, '/');
+        if (slash)
+                *(slash == dir ? slash + 1 : slash) = 0;
+        if (statvfs(slash ? dir : ".", &sv) < 0)
+                return 0; /* nothing to say: the database itself was readable */
+        avail = (uint64_t) sv.f_bavail * sv.f_frsize;
+        *ret = json_pack("{s:I, s:I}", "available_bytes", (json_int_t) avail, "size_bytes",
+                         (json_int_t) ((uint64_t) sv.f_blocks * sv.f_frsize));
+        if (!*ret)
+                return -ENOMEM;
+        if (avail < DOC_STATE_FS_MIN_FREE || (sv.f_files > 0 && sv.f_favail == 0))
+                return add_problem(h->problems,
+                                   "state directory %s is full (%" PRIu64 " bytes free%s): writes to %s fail "
+                                   "with 'database or disk is full'",
+                                   slash ? dir : ".", avail, sv.f_files > 0 && sv.f_favail == 0 ? ", no inodes" : "",
+                                   DB_FILENAME);
         return 0;
 }
 
@@ -356,7 +395,7 @@ static int config_json(const Config *c, Health *h, json_t **ret) {
 int doc_status(sqlite3 *db, const Config *c, int64_t now_ms, json_t **ret) {
         _cleanup_(health_done) Health h = {};
         json_auto_t *root = json_object(), *scanner = NULL, *matcher = NULL, *exporter = NULL,
-                    *config = NULL, *health = NULL;
+                    *config = NULL, *health = NULL, *state_fs = NULL;
         json_t **daemons[_DAEMON_KIND_MAX] = {&scanner, &matcher, &exporter};
         char hostname[HOST_NAME_MAX + 1] = {};
         int r;
@@ -372,6 +411,7 @@ int doc_status(sqlite3 *db, const Config *c, int64_t now_ms, json_t **ret) {
         r = r ?: matcher_extra(db, c, &h, matcher);
         r = r ?: exporter_extra(db, &h, exporter);
         r = r ?: config_json(c, &h, &config);
+        r = r ?: state_fs_json(db, &h, &state_fs);
         if (r < 0)
                 return r;
         health = json_pack("{s:b, s:O, s:O}", "healthy", json_array_size(h.problems) == 0, "problems",
@@ -383,6 +423,8 @@ int doc_status(sqlite3 *db, const Config *c, int64_t now_ms, json_t **ret) {
         r = doc_set(root, "version", json_string(PROCSYNC_VERSION));
         r = r ?: doc_set(root, "hostname", doc_json_string(hostname));
         r = r ?: doc_set(root, "config", TAKE_PTR(config));
+        if (state_fs)
+                r = r ?: doc_set(root, "state_fs", TAKE_PTR(state_fs));
         for (DaemonKind k = 0; k < _DAEMON_KIND_MAX && r == 0; k++)
                 r = doc_set(root, daemon_kind_to_string(k), TAKE_PTR(*daemons[k]));
         r = r ?: doc_set(root, "health", TAKE_PTR(health));
@@ -404,7 +446,9 @@ int doc_health(sqlite3 *db, const char *db_error, const Config *c, int64_t now_m
                 r = add_problem(h.problems, "database not readable: %s", strempty(db_error));
                 if (r < 0)
                         return r;
-        } else
+        } else {
+                json_auto_t *fs = NULL;
+
                 for (DaemonKind k = 0; k < _DAEMON_KIND_MAX; k++) {
                         json_auto_t *d = NULL;
 
@@ -412,6 +456,10 @@ int doc_health(sqlite3 *db, const char *db_error, const Config *c, int64_t now_m
                         if (r < 0)
                                 return r;
                 }
+                r = state_fs_json(db, &h, &fs);
+                if (r < 0)
+                        return r;
+        }
         healthy = json_array_size(h.problems) == 0;
         *ret = json_pack("{s:b, s:O}", "healthy", healthy, "problems", h.problems);
         if (!*ret)

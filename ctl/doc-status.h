@@ -10,6 +10,7 @@
  *    "exporter": DAEMON + {"version", "sinks": [{"name", "type", "target", "acked_version", "in_sync",
  *                          "last_attempt_at", "last_ok_at", "last_error", "failures", "errors_total",
  *                          "next_attempt_at"}, ...]},
+ *    "state_fs": {"available_bytes", "size_bytes"},      (the file system of state.db's directory)
  *    "health": {"healthy", "problems": [...], "warnings": [...]}}
  *   DAEMON = {"pid", "alive", "started_at", "last_cycle_at", "last_cycle_ms", "generation", "fresh",
  *             "config_path", "config_ok", "config_error", "last_error", "stats"}
@@ -20,7 +21,8 @@
  * fresh: its last heartbeat is at most DOC_HEALTH_CYCLES of its cycle periods old (doc_daemon_period()).
  * config.ok is false when a daemon reports that its last reload failed; config.error says which and why.
  *
- * healthy (what /healthz answers) = the database was readable and every daemon is fresh; each reason
+ * healthy (what /healthz answers) = the database was readable, every daemon is fresh and the state
+ * directory has at least DOC_STATE_FS_MIN_FREE bytes available; each reason
  * against it is a "problems" entry. "warnings" are what an operator should look at but that does not make
  * the suite unhealthy by that definition: a dead daemon whose heartbeat is still recent, a failed reload,
  * a daemon's last error, a failing tag command or sink. */
@@ -35,6 +37,9 @@
 #include "time-util.h"
 
 #define DOC_HEALTH_CYCLES 3
+/* Less than this available in the state directory's file system is a problem: an SQLite transaction
+ * needs new pages (WAL frames of 4 KiB plus a header each) for every page it changes. */
+#define DOC_STATE_FS_MIN_FREE (64 * 1024)
 /* The exporter writes its heartbeat at least this often when nothing happens (and the matcher follows
  * the scanner), so no daemon is expected to report more often than this. */
 #define DOC_HEARTBEAT_FLOOR (10 * USEC_PER_SEC)

@@ -171,3 +171,23 @@ class DeepflowTestServer:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         self.proc.wait(10)
+
+
+def fast_config(state_dir, interval, file_sink, static_extra="", sink_extra=""):
+    """A config for the fault tests: sync on, processes and sockets scanned every `interval` ("200ms"),
+    min-lifetime 0, the API on <state_dir>/api.sock only, one file sink at `file_sink`. `static_extra`
+    (lines under static_config:) and `sink_extra` (lines of the sink) are indented by the caller."""
+    return (f"static_config:\n"
+            f"  os-proc-sync-enabled: true\n"
+            f"  os-proc-socket-sync-interval: {interval}\n"
+            f"  os-proc-socket-min-lifetime: 0\n"
+            f"{static_extra}"
+            f"procsync:\n"
+            f"  process_scan_interval: {interval}\n"
+            f"  api:\n"
+            f"    listen: ['unix:{state_dir}/api.sock']\n"
+            f"  exporter:\n"
+            f"    sinks:\n"
+            f"      - type: file\n"
+            f"        path: {file_sink}\n"
+            f"{sink_extra}")
