@@ -16,6 +16,7 @@ counts as dead); the matcher logs what it killed; `procctl run` stops with statu
 
 Usage: test-fault-tag-fork.py PROCCTL BUILD_ROOT SOURCE_ROOT"""
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -117,8 +118,12 @@ procsync:
         check("no process the tag command left behind is alive, in or out of its process group", not left,
               str(left))
         out = suite.output()
-        check("the matcher says it killed what was left outside the group",
-              "left behind" in out, "")
+        # At least the three that left the group (sleep 1003, 1004, 1005) each run; a group member that
+        # was not dead yet when the matcher looked may be counted too.
+        killed = re.findall(r"procsync-matcher\[\d+\]: warning: Killed (\d+) process(?:es)? the tag command left "
+                            r"behind", out)
+        check("the matcher says it killed what was left behind (at least 3 a run)",
+              len(killed) >= 4 and all(int(k) >= 3 for k in killed), str(killed))
     finally:
         rc = suite.stop()
         target.kill()
