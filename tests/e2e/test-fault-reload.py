@@ -5,9 +5,8 @@ PID, network and mount namespaces.
 The suite runs with a rule naming `sleep` processes "napper". The file is then rewritten with an invalid
 regex on a known line, and reloaded twice: SIGHUP to `procctl run` (forwarded to every daemon), then
 `procctl reload`. Checked:
-  - the launcher prints, for the scanner, the matcher and the exporter, "reloaded: Configuration error,
-    keeping the previous one: FILE:LINE:COL: ..." with the line of the bad regex; procsync-api says it
-    keeps its previous configuration;
+  - the launcher prints, for each of the four daemons, "reloaded: Configuration error, keeping the
+    previous one: FILE:LINE:COL: message" with the line of the bad regex;
   - the daemons keep the old config: a `sleep` started after the failed reload is still named "napper";
   - /v1/status: config.ok false, config.error and each daemon's config_error give FILE:LINE:COL, the same
     text as `procctl config check`; the error is a health warning;
@@ -104,10 +103,12 @@ def main():
                 check(f"SIGHUP: {d} says it keeps the previous config, with FILE:LINE:COL", False,
                       str(e)[-2000:])
         try:
-            suite.wait_line(r"procsync-api\[\d+\]: .*keeping the previous configuration", 30, mark)
-            check("SIGHUP: procsync-api keeps its previous config", True)
+            suite.wait_line(r"procsync-api \(pid \d+\) reloaded: Configuration error, keeping the previous one: "
+                            + re.escape(error), 30, mark)
+            check("SIGHUP: procsync-api says it keeps the previous config, with FILE:LINE:COL", True)
         except TimeoutError as e:
-            check("SIGHUP: procsync-api keeps its previous config", False, str(e)[-2000:])
+            check("SIGHUP: procsync-api says it keeps the previous config, with FILE:LINE:COL", False,
+                  str(e)[-2000:])
 
         status = suite.api_json("/v1/status")
         check("/v1/status: config.ok is false", status["config"]["ok"] is False, str(status["config"]))
@@ -151,6 +152,11 @@ def main():
                 check(f"fixed, SIGHUP: {d} reloaded", True)
             except TimeoutError as e:
                 check(f"fixed, SIGHUP: {d} reloaded", False, str(e)[-2000:])
+        try:
+            suite.wait_line(r"procsync-api \(pid \d+\) reloaded: Configuration reloaded", 30, mark)
+            check("fixed, SIGHUP: procsync-api reloaded", True)
+        except TimeoutError as e:
+            check("fixed, SIGHUP: procsync-api reloaded", False, str(e)[-2000:])
         ok = wait_for(lambda: names(suite, [first.pid, later.pid]) == ["dozer", "dozer"],
                       "both sleeps named dozer", timeout=30, interval=0.1)
         check("fixed: the new rule names both sleeps (dozer)", bool(ok))
