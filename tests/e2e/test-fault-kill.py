@@ -5,8 +5,8 @@ inside private PID, network and mount namespaces.
 Workload: 120 `sleep` processes (a larger scan) and a churn server that holds one established connection
 with this script and forks a short-lived child every 100 ms (each child inherits the listening and the
 connected socket and binds a UDP socket of its own), so every 200 ms cycle of the scanner changes
-processes, sockets and owners, the matcher's decisions change, and the exporter writes a new version to a
-file sink.
+processes, sockets and owners (every other cycle scans sockets: os-proc-socket-sync-interval 400 ms), the
+matcher's decisions change, and the exporter writes a new version to a file sink.
 
 Each writing daemon is killed while it holds the WAL write lock of state.db (seen in /proc/locks: a POSIX
 write lock on byte 120 of state.db-shm, SQLite's WAL_WRITE_LOCK), i.e. inside its write transaction;
@@ -190,7 +190,7 @@ def main():
     config = os.path.join(tmp, "procsync.yaml")
     with open(config, "w") as f:
         f.write(f"""os-proc-sync-enabled: true
-os-proc-socket-sync-interval: 200ms
+os-proc-socket-sync-interval: 400ms
 os-proc-socket-min-lifetime: 0
 procsync:
   process_scan_interval: 200ms
