@@ -28,6 +28,7 @@ daemon is restarted twice (1 s then 2 s back-off). Checked:
 Usage: test-fault-kill.py PROCCTL BUILD_ROOT SOURCE_ROOT"""
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
@@ -39,6 +40,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from suite_harness import Suite, in_namespaces  # noqa: E402
+import api_harness  # noqa: E402
 from api_harness import check, finish, wait_for  # noqa: E402
 
 in_namespaces()
@@ -315,8 +317,9 @@ procsync:
     out = suite.output()
     check("no sanitizer report", "Sanitizer" not in out and "runtime error" not in out,
           "\n".join(line for line in out.splitlines() if "Sanitizer" in line or "runtime error" in line)[:3000])
-    import api_harness
-    if api_harness.failures:
+    if not api_harness.failures:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
         print("# procctl run output (last 150 lines):\n# " + "\n# ".join(out.splitlines()[-150:]))
     finish()
 

@@ -19,6 +19,7 @@ regex on a known line, and reloaded twice: SIGHUP to `procctl run` (forwarded to
 
 Usage: test-fault-reload.py PROCCTL BUILD_ROOT SOURCE_ROOT"""
 import os
+import shutil
 import re
 import signal
 import subprocess
@@ -183,7 +184,9 @@ def main():
     check("procctl run stopped with status 0", rc == 0, str(rc))
     out = suite.output()
     check("no sanitizer report", "Sanitizer" not in out and "runtime error" not in out)
-    if api_harness.failures:
+    if not api_harness.failures:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
         print("# procctl run output (last 150 lines):\n# " + "\n# ".join(out.splitlines()[-150:]))
     finish()
 

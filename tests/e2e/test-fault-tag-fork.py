@@ -16,6 +16,7 @@ counts as dead); the matcher logs what it killed; `procctl run` stops with statu
 
 Usage: test-fault-tag-fork.py PROCCTL BUILD_ROOT SOURCE_ROOT"""
 import os
+import shutil
 import re
 import subprocess
 import sys
@@ -133,7 +134,9 @@ procsync:
     check("no sanitizer report", "Sanitizer" not in out and "runtime error" not in out)
     left = living(LEFT_BEHIND)
     check("nothing left after the stop either", not left, str(left))
-    if api_harness.failures:
+    if not api_harness.failures:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
         print("# procctl run output (last 100 lines):\n# " + "\n# ".join(out.splitlines()[-100:]))
     finish()
 
