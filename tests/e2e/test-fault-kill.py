@@ -19,7 +19,9 @@ daemon is restarted twice (1 s then 2 s back-off). Checked:
   - while all this happens two threads poll the API without pause, and every answer is one whole cycle:
     /v1/sockets with the same scanner generation always has the same socket set; /v1/lookup of the
     churn connection lists, for each socket, exactly the processes of its owner pids (one snapshot); every
-    /v1/processes has all the stable processes (none lost to a half-written decision set);
+    /v1/processes has all the stable processes (none lost to a half-written decision set); in /v1/status
+    the counts of the scanner's and the matcher's tables equal the figures their heartbeat row wrote in
+    the same transaction;
   - the next cycle after each restart is complete: a generation bump of the restarted daemon, then every
     stable process and the churn sockets present (scanner, matcher); a new version in the file sink with
     every stable process (exporter);
@@ -104,7 +106,8 @@ class Poller:
         self.suite, self.stable, self.lookup_path = suite, stable, lookup_path
         self.sockets_by_gen = {}
         self.errors = []
-        self.counts = {"sockets": 0, "lookup": 0, "processes": 0, "unavailable": 0}
+        self.counts = {"sockets": 0, "lookup": 0, "processes": 0, "status": 0, "status_checked": 0,
+                       "unavailable": 0}
         self.stop = False
         self.threads = [threading.Thread(target=self.run_sockets, daemon=True),
                         threading.Thread(target=self.run_other, daemon=True)]
@@ -166,8 +169,29 @@ class Poller:
                 if missing:
                     self.errors.append(f"/v1/processes generation {doc['generation']}: stable processes "
                                        f"missing or misnamed: {missing[:10]} ({len(missing)})")
+            status = self.get("/v1/status")
+            if status is not None:
+                self.counts["status"] += 1
+                self.check_status(status)
             if doc is None:
                 time.sleep(0.02)
+
+    def check_status(self, status):
+        """The counts of the tables and the figures of the heartbeat row, written in the same transaction."""
+        sc, m = status["scanner"], status["matcher"]
+        self.counts["status_checked"] += bool(sc.get("stats") and m.get("stats"))
+        if sc.get("stats"):
+            got = (sc["counts"]["processes"], sc["counts"]["sockets"])
+            want = (sc["stats"]["processes"] + sc["stats"]["kernel_threads"], sc["stats"]["sockets"])
+            if got != want:
+                self.errors.append(f"/v1/status scanner generation {sc['generation']}: tables hold "
+                                   f"{got} processes and sockets, its heartbeat says {want}")
+        if m.get("stats"):
+            got = (m["counts"]["decided"], m["counts"]["synced"])
+            want = (m["stats"]["processes"], m["stats"]["synced"])
+            if got != want:
+                self.errors.append(f"/v1/status matcher generation {m['generation']}: tables hold "
+                                   f"{got} decisions and synced, its heartbeat says {want}")
 
 
 def last_file_version(path):
@@ -299,7 +323,8 @@ procsync:
         time.sleep(0.5)  # a few more polls after the last restart (not a synchronisation)
         poller.join()
         print(f"# polls: {poller.counts}", flush=True)
-        check("the API was polled throughout", poller.counts["sockets"] > 20 and poller.counts["lookup"] > 20,
+        check("the API was polled throughout",
+              all(poller.counts[k] > 20 for k in ["sockets", "lookup", "processes", "status_checked"]),
               str(poller.counts))
         check("no answer showed a half-written cycle", not poller.errors, "\n".join(poller.errors[:20]))
         check("several scanner generations were seen", len(poller.sockets_by_gen) > 10,
