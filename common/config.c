@@ -158,6 +158,41 @@ void config_diags_print(const ConfigDiags *d, FILE *f) {
         if (d->n_hidden > 0)
                 fprintf(f, "%s: note: %zu more problems not shown\n", strempty(d->path), d->n_hidden);
 }
+char *config_diags_summary(const ConfigDiags *diags, const char *config_path, int error) {
+        const char *path = diags->path ?: config_path ?: "configuration";
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f;
+
+        f = open_memstream(&buf, &len);
+        if (!f)
+                return NULL;
+        for (size_t i = 0; i < diags->n_items; i++) {
+                const ConfigDiag *x = &diags->items[i];
+
+                if (x->level != CONFIG_DIAG_ERROR)
+                        continue;
+                if (len > 0)
+                        fputs("; ", f);
+                if (x->line > 0)
+                        fprintf(f, "%s:%u:%u: %s", path, x->line, x->column, strempty(x->message));
+                else
+                        fprintf(f, "%s: %s", path, strempty(x->message));
+                fflush(f);
+                if (len >= CONFIG_ERROR_MAX)
+                        break;
+        }
+        if (len == 0)
+                fprintf(f, "%s: %s", path, strerror(error < 0 ? -error : error));
+        if (fclose(f) != 0) {
+                free(buf);
+                return NULL;
+        }
+        if (len > CONFIG_ERROR_MAX)
+                memcpy(buf + CONFIG_ERROR_MAX - 4, "...", 4);
+        return buf;
+}
+
 static int default_api_listen(const char *state_dir, char ***ret) {
         _cleanup_strv_free_ char **l = NULL;
 

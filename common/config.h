@@ -163,6 +163,14 @@ void config_diags_done(ConfigDiags *d);
 /* Writes every diagnostic as "FILE:LINE:COL: error: message" (or "warning:"), one per line. */
 void config_diags_print(const ConfigDiags *d, FILE *f);
 
+/* Longest text config_diags_summary() returns (longer is cut, ending in "..."). */
+#define CONFIG_ERROR_MAX 4096
+
+/* The errors of a failed load as one line, "FILE:LINE:COL: message; ...", bounded: what the daemons store
+ * in their heartbeat row and send as STATUS=. `config_path` names the file when the diagnostics do not;
+ * without any diagnostic, the text of `error` (an errno). NULL when out of memory. */
+char *config_diags_summary(const ConfigDiags *d, const char *config_path, int error);
+
 Config *config_free(Config *c);
 DEFINE_TRIVIAL_CLEANUP_FUNC(Config *, config_free);
 

@@ -29,9 +29,6 @@
  * once the WAL holds this many frames. */
 #define WAL_AUTOCHECKPOINT_FRAMES 1000
 
-/* Longest config error text stored in the heartbeat row and returned to the caller. */
-#define CONFIG_ERROR_MAX 4096
-
 static const char *const kind_names[_DAEMON_KIND_MAX] = {
         [DAEMON_SCANNER] = "scanner",
         [DAEMON_MATCHER] = "matcher",
@@ -181,43 +178,6 @@ void daemon_print_help(FILE *f, const char *program, const char *summary) {
 
 /* ---- Configuration ---------------------------------------------------------------------------------- */
 
-/* The errors of a failed load as one line ("FILE:LINE:COL: message; ..."), bounded: for the heartbeat
- * row, STATUS= and *ret_error. */
-static char *config_error_text(const ConfigDiags *diags, const char *config_path, int error) {
-        const char *path = diags->path ?: config_path ?: "configuration";
-        char *buf = NULL;
-        size_t len = 0;
-        FILE *f;
-
-        f = open_memstream(&buf, &len);
-        if (!f)
-                return NULL;
-        for (size_t i = 0; i < diags->n_items; i++) {
-                const ConfigDiag *x = &diags->items[i];
-
-                if (x->level != CONFIG_DIAG_ERROR)
-                        continue;
-                if (len > 0)
-                        fputs("; ", f);
-                if (x->line > 0)
-                        fprintf(f, "%s:%u:%u: %s", path, x->line, x->column, strempty(x->message));
-                else
-                        fprintf(f, "%s: %s", path, strempty(x->message));
-                fflush(f);
-                if (len >= CONFIG_ERROR_MAX)
-                        break;
-        }
-        if (len == 0)
-                fprintf(f, "%s: %s", path, strerror(error < 0 ? -error : error));
-        if (fclose(f) != 0) {
-                free(buf);
-                return NULL;
-        }
-        if (len > CONFIG_ERROR_MAX)
-                memcpy(buf + CONFIG_ERROR_MAX - 4, "...", 4);
-        return buf;
-}
-
 /* Loads the config into *ret with the diagnostics in *diags (replaced), or a summary in *ret_error. */
 static int load_config(const char *config_path, Config **ret, ConfigDiags *diags, char **ret_error) {
         ConfigDiags local = {};
@@ -228,7 +188,7 @@ static int load_config(const char *config_path, Config **ret, ConfigDiags *diags
         if (r < 0) {
                 config_free(c);
                 if (ret_error)
-                        *ret_error = config_error_text(&local, config_path, r);
+                        *ret_error = config_diags_summary(&local, config_path, r);
         } else
                 *ret = c;
         if (diags) {

@@ -94,13 +94,16 @@ static int parse_argv(int argc, char *argv[]) {
         return 1;
 }
 
-static int load_config(Config **ret) {
+/* On failure, *ret_error (when given) is the one-line summary: FILE:LINE:COL: message. */
+static int load_config(Config **ret, char **ret_error) {
         _cleanup_(config_freep) Config *c = NULL;
         _cleanup_(config_diags_done) ConfigDiags diags = {};
         int r;
 
         r = config_load(arg_config, &c, &diags);
         config_diags_print(&diags, stderr);
+        if (r < 0 && ret_error)
+                *ret_error = config_diags_summary(&diags, arg_config, r);
         if (r == -EINVAL)
                 return log_error_errno(r, "The configuration '%s' is invalid.", strempty(diags.path));
         if (r < 0)
@@ -114,19 +117,23 @@ static int load_config(Config **ret) {
         return 0;
 }
 
+/* The outcome goes to the service manager (or procctl run) in STATUS=, as the other daemons do. */
 static void reload(Api *api) {
+        _cleanup_free_ char *error = NULL;
         Config *c = NULL;
 
         (void) sd_notify(0, "RELOADING=1");
-        if (load_config(&c) < 0)
-                log_error("Reload failed, keeping the previous configuration.");
-        else {
-                config_free(api->config);
-                api->config = c;
-                api_cache_clear(api->cache);
-                log_info("Configuration reloaded");
+        if (load_config(&c, &error) < 0) {
+                log_error("Reload failed, keeping the previous configuration: %s", strempty(error));
+                (void) sd_notifyf(0, "READY=1\nSTATUS=Configuration error, keeping the previous one: %s",
+                                  strempty(error));
+                return;
         }
-        (void) sd_notify(0, "READY=1");
+        config_free(api->config);
+        api->config = c;
+        api_cache_clear(api->cache);
+        log_info("Configuration reloaded");
+        (void) sd_notify(0, "READY=1\nSTATUS=Configuration reloaded");
 }
 
 static int open_listeners(const Config *c, ApiListeners *l) {
@@ -178,7 +185,7 @@ static int run(void) {
         size_t n;
         int r;
 
-        r = load_config(&api.config);
+        r = load_config(&api.config, NULL);
         if (r < 0)
                 return r;
         api.cache = api_cache_new();

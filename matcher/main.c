@@ -11,12 +11,15 @@
  *                           together with every other capability, before exec);
  *   CAP_KILL                to kill the child's process group on timeout or too much output, and
  *                           whatever it left behind after exiting: it runs under another uid.
+ * It is a child subreaper (PR_SET_CHILD_SUBREAPER), so that a descendant of the tag command that called
+ * setsid() comes back to it, to be killed after the run (tag_exec_kill_children()).
  * Without a tag command it needs no capability at all. Run as root it has them; under systemd the unit
  * gives exactly these three (User=, AmbientCapabilities=, CapabilityBoundingSet=). With CAP_SETPCAP too,
  * the child's bounding set is emptied as well; without it NoNewPrivileges already keeps the child from
  * gaining any capability. */
 #include <linux/capability.h>
 #include <stdio.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 
 #include "daemon.h"
@@ -123,6 +126,13 @@ int main(int argc, char *argv[]) {
                 log_error_errno(r, "%s", strempty(error));
                 return EXIT_FAILURE;
         }
+
+        /* A daemon the tag command starts and that leaves its process group with setsid() escapes the group
+         * kill; as a subreaper we get it back when its parent exits, and tags_run() kills it. The matcher
+         * has no children of its own besides the tag command. */
+        if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+                log_warning_errno(-errno, "PR_SET_CHILD_SUBREAPER failed, a daemon the tag command starts with "
+                                  "setsid() will outlive it: %m");
 
         r = run(d);
         return r < 0 ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -22,9 +22,14 @@
  * The parent waits with poll() on stdout, stderr, the report pipe and a pidfd until the deadline. When the
  * command exits, its process group is killed before it is reaped (the zombie keeps the group id from
  * being reused), so a daemon it forked dies with it. On timeout or too much output the group is killed at
- * once. Killing a group that runs under another uid needs CAP_KILL when the daemon is not root. */
+ * once. Killing a group that runs under another uid needs CAP_KILL when the daemon is not root.
+ *
+ * A descendant that called setsid() is out of that group. tag_exec_kill_children() is the second net, for
+ * a caller that is a child subreaper: such escapees become its children when their parent exits, and it
+ * kills and reaps them, listed in /proc/self/task/TID/children. */
 #include "tag-exec.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
@@ -699,4 +704,110 @@ done:
         *ret = res;
         res = (TagExecResult){};
         return 0;
+}
+
+/* Appends the pids of one /proc/self/task/TID/children file (space-separated). */
+static int read_children(const char *path, pid_t **pids, size_t *n) {
+        _cleanup_free_ char *buf = NULL;
+        _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+        size_t len = 0, size = 0;
+
+        if (fd < 0)
+                return errno == ENOENT ? -EOPNOTSUPP : negative_errno(); /* no CONFIG_PROC_CHILDREN */
+        for (;;) {
+                ssize_t k;
+
+                if (len + 1 >= size) {
+                        char *x = realloc(buf, size = MAX(size * 2, (size_t) 256));
+
+                        if (!x)
+                                return -ENOMEM;
+                        buf = x;
+                }
+                k = read(fd, buf + len, size - len - 1);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return negative_errno();
+                if (k == 0)
+                        break;
+                len += (size_t) k;
+        }
+        if (!buf)
+                return 0;
+        buf[len] = 0;
+        for (char *p = buf, *end; *p;) {
+                long v = strtol(p, &end, 10);
+                pid_t *x;
+
+                if (end == p)
+                        break;
+                p = end;
+                if (v <= 0)
+                        continue;
+                x = reallocarray(*pids, *n + 1, sizeof(pid_t));
+                if (!x)
+                        return -ENOMEM;
+                *pids = x;
+                (*pids)[(*n)++] = (pid_t) v;
+        }
+        return 0;
+}
+
+/* Every thread's children: a child belongs to the thread that forked it (or that it was re-parented to). */
+static int list_children(pid_t **pids, size_t *n) {
+        DIR *tasks = opendir("/proc/self/task");
+        struct dirent *de;
+        int r = 0;
+
+        if (!tasks)
+                return negative_errno();
+        while (r >= 0 && (de = readdir(tasks))) {
+                char path[sizeof("/proc/self/task//children") + sizeof(de->d_name)];
+
+                if (de->d_name[0] == '.')
+                        continue;
+                snprintf(path, sizeof(path), "/proc/self/task/%s/children", de->d_name);
+                r = read_children(path, pids, n);
+        }
+        closedir(tasks);
+        return r;
+}
+
+int tag_exec_kill_children(void) {
+        siginfo_t si = {};
+        int killed = 0;
+
+        /* The common case, no child at all, costs one system call. */
+        if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) < 0)
+                return errno == ECHILD ? 0 : negative_errno();
+
+        /* Each round kills the children we have; their own children come to us as they die. A child is
+         * ours until we reap it, so its pid cannot name another process in between. The bound only stops
+         * a fork bomb from keeping us here forever. */
+        for (unsigned round = 0; round < 64; round++) {
+                _cleanup_free_ pid_t *pids = NULL;
+                size_t n = 0, waited = 0;
+                int r;
+
+                r = list_children(&pids, &n);
+                if (r < 0)
+                        return r;
+                for (size_t i = 0; i < n; i++) {
+                        /* Already dead (killed with the group, re-parented to us as a zombie): reap only. */
+                        if (waitpid(pids[i], NULL, WNOHANG) == pids[i]) {
+                                waited++;
+                                continue;
+                        }
+                        if (kill(pids[i], SIGKILL) < 0 && errno != ESRCH)
+                                continue; /* EPERM: not ours to kill, reaped by the caller's sweep */
+                        if (waitpid(pids[i], NULL, 0) == pids[i]) {
+                                killed++;
+                                waited++;
+                        }
+                }
+                if (waited == 0)
+                        break;
+        }
+        return killed;
 }

@@ -43,3 +43,13 @@ void tag_exec_result_done(TagExecResult *r);
 /* Fills *ret in every case but -ENOMEM (and then returns 0): ret->ok says whether the command succeeded and
  * ret->reason why not. */
 int tag_exec_run(const TagExecParams *p, TagExecResult *ret);
+
+/* Kills (SIGKILL) and reaps every child of the calling process, round after round until none is left that
+ * can be killed: killing one makes its own children ours. For a child subreaper (PR_SET_CHILD_SUBREAPER)
+ * that has no children of its own between two tag runs, these are what the last command left behind and
+ * the group kill missed — a daemon that called setsid() — which the kernel re-parented to us when their
+ * parent exited. A child we may not signal (EPERM: no CAP_KILL) is left to the caller's waitpid(WNOHANG)
+ * sweep; one already dead is only reaped. Returns how many were killed (not counting those reaped; one the
+ * group kill had not finished yet may be counted), or a negative errno when the children cannot be listed (without
+ * CONFIG_PROC_CHILDREN: -EOPNOTSUPP). Never blocks when there is no child. */
+int tag_exec_kill_children(void);

@@ -95,6 +95,17 @@ int tags_run(Tags *t, const Config *c) {
         r = tag_exec_run(&p, &res);
         if (r < 0)
                 return r;
+        r = tag_exec_kill_children();
+        if (r == -ENOMEM)
+                return r;
+        if (r > 0)
+                log_warning("Killed %d process%s the tag command left behind", r, r == 1 ? "" : "es");
+        else if (r < 0 && !t->children_unlisted) {
+                /* Once: it will not change. The group kill still works. */
+                log_warning_errno(r, "Cannot list the matcher's children, so a daemon the tag command "
+                                  "starts with setsid() outlives it: %m");
+                t->children_unlisted = true;
+        }
         t->last_run = now_epoch_ms();
         t->duration_ms = (int64_t) (res.duration / USEC_PER_MSEC);
         if (set_text(&t->stderr_excerpt, res.err_len > 0 ? res.err : NULL) < 0)

@@ -21,11 +21,14 @@ typedef struct Tags {
         int64_t last_run, last_ok, duration_ms;
         uint64_t failures; /* since the daemon started */
         char *stderr_excerpt;
+
+        bool children_unlisted; /* tag_exec_kill_children() failed once, and said so */
 } Tags;
 
 void tags_done(Tags *t);
 
-/* Runs the configured command once. Without os-app-tag-exec the own tags are empty and the status is ok.
+/* Runs the configured command once, then kills what it left behind outside its process group (the matcher
+ * is a child subreaper, see main.c). Without os-app-tag-exec the own tags are empty and the status is ok.
  * Logs what went wrong (and the command's stderr). Returns 0, or -ENOMEM. */
 int tags_run(Tags *t, const Config *c);
 

@@ -361,6 +361,31 @@ static void test_exit_kills_group(void **state) {
         expect_killed(gc);
 }
 
+/* A daemon that left the group with setsid() (with a child of its own) survives the group kill; as a
+ * subreaper we get it back, and tag_exec_kill_children() kills it and then its child. */
+static void test_kill_children_after_setsid(void **state) {
+        _cleanup_(tag_exec_result_done) TagExecResult res = {};
+        _cleanup_free_ char *s = script(
+                "setsid sh -c 'sleep 1000 & echo $! > %s/esc2.pid; echo $$ > %s/esc.pid; exec sleep 1000' "
+                "</dev/null >/dev/null 2>&1 & while [ ! -s %s/esc.pid ]; do sleep 0.01; done; echo '[]'",
+                dir, dir, dir);
+        char *argv[] = {"/bin/sh", "-c", s, NULL};
+        TagExecParams p = params(argv, tag_user);
+        pid_t esc, esc2;
+
+        assert_int_equal(tag_exec_run(&p, &res), 0);
+        if (!res.ok)
+                fail_msg("failed: %s", res.reason);
+        esc = read_pid_file("esc.pid");
+        esc2 = read_pid_file("esc2.pid");
+        assert_int_equal(kill(esc, 0), 0); /* out of the group: alive, and now our child */
+        assert_int_equal(kill(esc2, 0), 0);
+        assert_true(tag_exec_kill_children() >= 2);
+        assert_true(kill(esc, 0) < 0 && errno == ESRCH); /* killed and reaped */
+        assert_true(kill(esc2, 0) < 0 && errno == ESRCH);
+        assert_int_equal(tag_exec_kill_children(), 0);
+}
+
 static void test_output_cap(void **state) {
         _cleanup_(tag_exec_result_done) TagExecResult res = {};
         char *argv[] = {"head", "-c", "10485760", "/dev/zero", NULL};
@@ -574,6 +599,7 @@ int main(void) {
                 cmocka_unit_test(test_refused),
                 cmocka_unit_test(test_timeout_kills_group),
                 cmocka_unit_test(test_exit_kills_group),
+                cmocka_unit_test(test_kill_children_after_setsid),
                 cmocka_unit_test(test_output_cap),
                 cmocka_unit_test(test_failures),
                 cmocka_unit_test(test_output_reasons),

@@ -411,11 +411,20 @@ static bool process_changed(const ScanProcess *a, const ScanProcess *b) {
                !streq(a->container_id, b->container_id);
 }
 
+static int drop_owners(Store *s, const pid_t *gone, size_t n_gone, StoreStats *stats);
+
 static int apply_processes(Store *s, ProcTable *procs, int64_t now_ms, uint64_t generation,
                            StoreStats *stats) {
         const ProcTable *old = &s->procs;
-        size_t i = 0, j = 0;
+        _cleanup_free_ pid_t *gone = NULL; /* ascending: the old table is in pid order */
+        size_t i = 0, j = 0, n_gone = 0;
         int r;
+
+        if (old->n > 0) {
+                gone = reallocarray(NULL, old->n, sizeof(pid_t));
+                if (!gone)
+                        return -ENOMEM;
+        }
 
         while (i < old->n || j < procs->n) {
                 const ScanProcess *o = i < old->n ? &old->items[i] : NULL;
@@ -426,11 +435,14 @@ static int apply_processes(Store *s, ProcTable *procs, int64_t now_ms, uint64_t 
                         if (r < 0)
                                 return r;
                         stats->processes_deleted++;
+                        gone[n_gone++] = o->pid;
                         i++;
                         continue;
                 }
                 if (!o || p->pid < o->pid || o->start_ticks != p->start_ticks) {
                         /* New, or a reused pid (new start time): a new process, with its own first_seen. */
+                        if (o && p->pid == o->pid)
+                                gone[n_gone++] = o->pid;
                         p->first_seen = now_ms;
                         p->changed_generation = generation;
                         r = write_process(s, p, now_ms);
@@ -456,7 +468,7 @@ static int apply_processes(Store *s, ProcTable *procs, int64_t now_ms, uint64_t 
                 i++;
                 j++;
         }
-        return 0;
+        return drop_owners(s, gone, n_gone, stats);
 }
 
 /* ---- Network namespaces ------------------------------------------------------------------------------- */
@@ -575,6 +587,44 @@ static int apply_owners(Store *s, int64_t id, const pid_t *old, size_t n_old, co
                         stats->owners_inserted++;
                 } else
                         i++, j++;
+        }
+        return 0;
+}
+
+static int cmp_pid(const void *a, const void *b) {
+        pid_t x = *(const pid_t *) a, y = *(const pid_t *) b;
+
+        return (x > y) - (x < y);
+}
+
+/* A process that is gone, or whose pid now names another process, owns no socket any more. Without this, a
+ * cycle that scans processes but not sockets (os-proc-socket-sync-interval longer than
+ * process_scan_interval) would keep its owner rows until the next socket scan: /v1/sockets would list a
+ * pid that the processes of the same snapshot do not have, or that a new process now has. The remembered
+ * set follows the rows, so the next socket scan compares with what the database holds (a rollback
+ * forgets both). */
+static int drop_owners(Store *s, const pid_t *gone, size_t n_gone, StoreStats *stats) {
+        SocketSet *set = &s->sockets;
+        int r;
+
+        if (n_gone == 0)
+                return 0;
+        for (size_t i = 0; i < set->n; i++) {
+                StoredSocket *x = &set->items[i];
+                pid_t *p = set->pids + x->pids_off;
+                size_t kept = 0;
+
+                for (size_t k = 0; k < x->s.n_pids; k++) {
+                        if (!bsearch(&p[k], gone, n_gone, sizeof(pid_t), cmp_pid)) {
+                                p[kept++] = p[k];
+                                continue;
+                        }
+                        r = owner_write(s->owner_delete, x->id, p[k]);
+                        if (r < 0)
+                                return r;
+                        stats->owners_deleted++;
+                }
+                x->s.n_pids = kept;
         }
         return 0;
 }

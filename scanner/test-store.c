@@ -330,12 +330,64 @@ static void test_sockets(void **state) {
         assert_int_equal(query_int(f, "SELECT count(*) FROM scan_socket_owners"), 0);
 }
 
+static const char *owners_of(Fixture *f, uint64_t inode) {
+        static char sql[256];
+
+        snprintf(sql, sizeof(sql),
+                 "SELECT COALESCE(group_concat(pid, ','), '') FROM (SELECT pid FROM scan_socket_owners o "
+                 "JOIN scan_sockets s ON s.id = o.socket_id WHERE s.inode = %llu ORDER BY pid)",
+                 (unsigned long long) inode);
+        return sql;
+}
+
+/* A cycle without a socket scan drops the owners that are no longer processes (gone, or the pid reused),
+ * in the rows and in what the store remembers for the next socket scan. */
+static void test_owners_of_gone_processes(void **state) {
+        Fixture *f = *state;
+        static const pid_t p10_11_12[] = { 10, 11, 12 };
+        ScannedSocket socks[1];
+        SocketScan scan = { .sockets = socks, .n_sockets = 1 };
+        StoreStats st;
+
+        socks[0] = mksock(111, 1000, false, "listen", "0.0.0.0", 80, "0.0.0.0", 0, true, p10_11_12, 3);
+        add_proc(f, 10, 1, "a", "a", 111);
+        add_proc(f, 11, 1, "b", "b", 111);
+        add_proc(f, 12, 1, "c", "c", 111);
+        assert_int_equal(cycle(f, &scan, 1000, &st, NULL), 1);
+        query_text(f, owners_of(f, 1000), "10,11,12");
+
+        /* 11 gone, 12 is another process now: processes only. */
+        add_proc(f, 10, 1, "a", "a", 111);
+        add_proc(f, 12, 7, "c", "c", 111);
+        assert_int_equal(cycle(f, NULL, 2000, &st, NULL), 1);
+        assert_int_equal(st.owners_deleted, 2);
+        query_text(f, owners_of(f, 1000), "10");
+
+        /* The next socket scan: the new 12 holds the socket (inherited), 11 still listed by the scan is
+         * not there (the scan would not list a pid it did not scan; the store writes what it is given). */
+        add_proc(f, 10, 1, "a", "a", 111);
+        add_proc(f, 12, 7, "c", "c", 111);
+        assert_int_equal(cycle(f, &scan, 3000, &st, NULL), 1);
+        assert_int_equal(st.owners_inserted, 2);
+        assert_int_equal(st.owners_deleted, 0);
+        query_text(f, owners_of(f, 1000), "10,11,12");
+
+        /* After a restart (the set read back from the rows) the same holds: 12 goes. */
+        f->store = store_free(f->store);
+        assert_int_equal(store_new(f->db, &f->store), 0);
+        add_proc(f, 10, 1, "a", "a", 111);
+        assert_int_equal(cycle(f, NULL, 4000, &st, NULL), 1);
+        assert_int_equal(st.owners_deleted, 1);
+        query_text(f, owners_of(f, 1000), "10,11");
+}
+
 int main(void) {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test_setup_teardown(test_processes, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_rollback, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_netns, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_sockets, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_owners_of_gone_processes, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
