@@ -19,6 +19,7 @@ every free block. Checked:
 Finally the suite stops cleanly (every daemon "stopped", none with an exit status).
 
 Usage: test-fault-disk-full.py PROCCTL BUILD_ROOT SOURCE_ROOT"""
+import errno
 import os
 import shutil
 import sqlite3
@@ -92,6 +93,11 @@ def main():
         wait_for(lambda: (status(suite) or {}).get("health", {}).get("healthy"), "healthy at start", 30)
         # Every daemon past its start-up writes (the exporter's sink row comes after READY=1).
         suite.wait_line(r"procsync-exporter\[\d+\]: info: Version \d+:", 30)
+        # ... and the matcher's first decisions written and exported: on a loaded machine they can come
+        # after the exporter's first (empty) version, and then would need space the filler took.
+        wait_for(lambda: ((status(suite) or {}).get("matcher") or {}).get("generation", 0) >= 1,
+                 "the matcher's first decisions", 30)
+        suite.wait_line(r"procsync-exporter\[\d+\]: info: Version \d+: [1-9]\d* processes", 30)
         wait_for(lambda: os.path.exists(out) and os.path.getsize(out) > 0, "the first export", 30)
         print(f"# tmpfs: {statfs_free(state)} bytes free at start; " + ", ".join(
             f"{n} {os.path.getsize(os.path.join(state, n))} bytes" for n in sorted(os.listdir(state))),
@@ -108,13 +114,20 @@ def main():
         # Fill the tmpfs: every block.
         mark = suite.line_count()
         filler = os.path.join(state, "filler")
-        with open(filler, "wb") as f:
-            try:
-                while True:
-                    f.write(b"\0" * 65536)
-                    f.flush()
-            except OSError as e:
-                print(f"# filler: {e.strerror} after {f.tell()} bytes", flush=True)
+        # Unbuffered, so that nothing is left to flush (and fail) at close; 64 KiB, then page by page.
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        written = 0
+        try:
+            for chunk in (65536, 4096):
+                try:
+                    while True:
+                        written += os.write(fd, b"\0" * chunk)
+                except OSError as e:
+                    if e.errno != errno.ENOSPC:
+                        raise
+            print(f"# filler: no space left after {written} bytes", flush=True)
+        finally:
+            os.close(fd)
         print(f"# tmpfs: {statfs_free(state)} bytes free after the filler", flush=True)
 
         # Steady state on the full disk: nothing new to store, so nothing needs new space; the WAL comes
