@@ -12,6 +12,7 @@ TAP-style checks come from api_harness (check, finish, skip, wait_for)."""
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,7 +20,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from api_harness import get  # noqa: E402
+import api_harness  # noqa: E402
+from api_harness import check, finish, get  # noqa: E402
 
 DAEMONS = ["procsync-scanner", "procsync-matcher", "procsync-exporter", "procsync-api"]
 
@@ -191,3 +193,16 @@ def fast_config(state_dir, interval, file_sink, static_extra="", sink_extra=""):
             f"      - type: file\n"
             f"        path: {file_sink}\n"
             f"{sink_extra}")
+
+
+def conclude(output, tmp, tail=150):
+    """The common end of a suite test: a check that `output` (the suite's) has no sanitizer report; `tmp`
+    removed when every check passed, else the output's last `tail` lines printed to keep with the logs;
+    then api_harness.finish() (exits)."""
+    bad = [line for line in output.splitlines() if "Sanitizer" in line or "runtime error" in line]
+    check("no sanitizer report", not bad, "\n".join(bad)[:3000])
+    if not api_harness.failures:
+        shutil.rmtree(tmp, ignore_errors=True)
+    else:
+        print(f"# procctl run output (last {tail} lines):\n# " + "\n# ".join(output.splitlines()[-tail:]))
+    finish()

@@ -30,7 +30,6 @@ daemon is restarted twice (1 s then 2 s back-off). Checked:
 Usage: test-fault-kill.py PROCCTL BUILD_ROOT SOURCE_ROOT"""
 import json
 import os
-import shutil
 import signal
 import socket
 import sqlite3
@@ -41,9 +40,8 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from suite_harness import Suite, in_namespaces  # noqa: E402
-import api_harness  # noqa: E402
-from api_harness import check, finish, wait_for  # noqa: E402
+from suite_harness import Suite, conclude, in_namespaces  # noqa: E402
+from api_harness import check, wait_for  # noqa: E402
 
 in_namespaces()
 PROCCTL = sys.argv[1]
@@ -339,14 +337,7 @@ procsync:
     check("procctl run stopped with status 0", rc == 0, str(rc))
     integ = integrity(os.path.join(state, "state.db"))
     check("integrity_check after the stop is ok", integ == [("ok",)], str(integ))
-    out = suite.output()
-    check("no sanitizer report", "Sanitizer" not in out and "runtime error" not in out,
-          "\n".join(line for line in out.splitlines() if "Sanitizer" in line or "runtime error" in line)[:3000])
-    if not api_harness.failures:
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        print("# procctl run output (last 150 lines):\n# " + "\n# ".join(out.splitlines()[-150:]))
-    finish()
+    conclude(suite.output(), tmp)
 
 
 main()

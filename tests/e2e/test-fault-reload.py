@@ -19,7 +19,6 @@ regex on a known line, and reloaded twice: SIGHUP to `procctl run` (forwarded to
 
 Usage: test-fault-reload.py PROCCTL BUILD_ROOT SOURCE_ROOT"""
 import os
-import shutil
 import re
 import signal
 import subprocess
@@ -27,9 +26,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from suite_harness import Suite, in_namespaces  # noqa: E402
-import api_harness  # noqa: E402
-from api_harness import check, finish, wait_for  # noqa: E402
+from suite_harness import Suite, conclude, in_namespaces  # noqa: E402
+from api_harness import check, wait_for  # noqa: E402
 
 in_namespaces()
 PROCCTL = sys.argv[1]
@@ -182,13 +180,7 @@ def main():
                 p.kill()
                 p.wait()
     check("procctl run stopped with status 0", rc == 0, str(rc))
-    out = suite.output()
-    check("no sanitizer report", "Sanitizer" not in out and "runtime error" not in out)
-    if not api_harness.failures:
-        shutil.rmtree(tmp, ignore_errors=True)
-    else:
-        print("# procctl run output (last 150 lines):\n# " + "\n# ".join(out.splitlines()[-150:]))
-    finish()
+    conclude(suite.output(), tmp)
 
 
 main()
