@@ -158,6 +158,7 @@ void config_diags_print(const ConfigDiags *d, FILE *f) {
         if (d->n_hidden > 0)
                 fprintf(f, "%s: note: %zu more problems not shown\n", strempty(d->path), d->n_hidden);
 }
+
 char *config_diags_summary(const ConfigDiags *diags, const char *config_path, int error) {
         const char *path = diags->path ?: config_path ?: "configuration";
         char *buf = NULL;
