@@ -10,6 +10,7 @@
 
 #include <inttypes.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "backoff.h"
 #include "log.h"
@@ -61,6 +62,20 @@ char *export_sink_fingerprint(const ConfigSink *c) {
         return buf;
 }
 
+/* A controller address as gRPC is given it, "HOST:PORT" ("[v6]:PORT"), with ',', ' ' and '%' percent-encoded
+ * so that the joined list cannot be read two ways (such an entry is no valid address anyway). */
+static void put_controller(FILE *f, const char *host, unsigned port) {
+        bool v6 = strchr(host, ':') && host[0] != '[';
+
+        fputs(v6 ? "[" : "", f);
+        for (const char *p = host; *p; p++)
+                if (strchr(",% ", *p))
+                        fprintf(f, "%%%02X", (unsigned char) *p);
+                else
+                        fputc(*p, f);
+        fprintf(f, "%s:%u", v6 ? "]" : "", port);
+}
+
 char *export_sink_target(const ConfigSink *c) {
         char *buf = NULL;
         size_t size = 0;
@@ -69,19 +84,21 @@ char *export_sink_target(const ConfigSink *c) {
         f = open_memstream(&buf, &size);
         if (!f)
                 return NULL;
-        fprintf(f, "%s:", sink_type_to_string(c->type));
         switch (c->type) {
         case SINK_DEEPFLOW:
-                put_strv(f, "controller_ips", c->controller_ips);
-                fprintf(f, "port=%u;", (unsigned) c->controller_port);
-                put_field(f, "ctrl_ip", c->ctrl_ip);
-                put_field(f, "ctrl_mac", c->ctrl_mac);
+                /* The server knows an agent by "CTRL_IP|CTRL_MAC": another pair is another agent to it. */
+                for (char **i = c->controller_ips; i && *i; i++) {
+                        fputs(i == c->controller_ips ? "" : ", ", f);
+                        put_controller(f, *i, c->controller_port);
+                }
+                fprintf(f, " as agent %s|%s", isempty(c->ctrl_ip) ? "auto" : c->ctrl_ip,
+                        isempty(c->ctrl_mac) ? "auto" : c->ctrl_mac);
                 break;
         case SINK_HTTP:
-                put_field(f, "url", c->url);
+                fputs(strempty(c->url), f);
                 break;
         default:
-                put_field(f, "path", c->path);
+                fputs(strempty(c->path), f);
                 break;
         }
         if (fclose(f) != 0) {

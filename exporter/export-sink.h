@@ -34,7 +34,8 @@ typedef struct ExportSink {
 int export_sink_new(sqlite3 *db, const ConfigSink *cfg, ExportSink **ret);
 ExportSink *export_sink_free(ExportSink *s);
 
-/* The identity strings of a sink config (see fields above); malloc'd. */
+/* The identity strings of a sink config (see fields above); malloc'd. The target is also what /v1/status
+ * shows: the url, the path, or "HOST:PORT, ... as agent CTRL_IP|CTRL_MAC" ("auto" where detected). */
 char *export_sink_fingerprint(const ConfigSink *cfg);
 char *export_sink_target(const ConfigSink *cfg);
 

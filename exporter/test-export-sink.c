@@ -247,6 +247,31 @@ static void test_identity(void **unused) {
         tb = export_sink_target(&b);
         assert_string_not_equal(fa, fb);
         assert_string_not_equal(ta, tb);
+        assert_string_equal(tb, "http://y/");
+}
+
+static void test_target_readable(void **unused) {
+        char *ips[] = {(char *) "10.0.0.1", (char *) "fd00::1", NULL}, *odd[] = {(char *) "a,b c", NULL},
+             *two[] = {(char *) "a", (char *) "b c", NULL};
+        ConfigSink d = {.type = SINK_DEEPFLOW, .controller_ips = ips, .controller_port = 30035};
+        ConfigSink f = {.type = SINK_FILE, .path = (char *) "/var/log/procsync.jsonl"};
+        _cleanup_free_ char *t1 = NULL, *t2 = NULL, *t3 = NULL, *t4 = NULL, *t5 = NULL;
+
+        t1 = export_sink_target(&d);
+        assert_string_equal(t1, "10.0.0.1:30035, [fd00::1]:30035 as agent auto|auto");
+        d.ctrl_ip = (char *) "10.0.0.5";
+        d.ctrl_mac = (char *) "02:00:00:00:00:01";
+        t2 = export_sink_target(&d);
+        assert_string_equal(t2, "10.0.0.1:30035, [fd00::1]:30035 as agent 10.0.0.5|02:00:00:00:00:01");
+        /* Entries that are no address cannot make two lists read the same. */
+        d.controller_ips = odd;
+        t3 = export_sink_target(&d);
+        d.controller_ips = two;
+        t4 = export_sink_target(&d);
+        assert_string_equal(t3, "a%2Cb%20c:30035 as agent 10.0.0.5|02:00:00:00:00:01");
+        assert_string_not_equal(t3, t4);
+        t5 = export_sink_target(&f);
+        assert_string_equal(t5, "/var/log/procsync.jsonl");
 }
 
 int main(void) {
@@ -255,6 +280,7 @@ int main(void) {
                 cmocka_unit_test(test_mismatch_is_not_a_loop),
                 cmocka_unit_test(test_push_sockets),
                 cmocka_unit_test(test_identity),
+                cmocka_unit_test(test_target_readable),
         };
         return cmocka_run_group_tests(tests, NULL, NULL);
 }
