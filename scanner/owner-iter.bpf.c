@@ -29,6 +29,9 @@ int owner_iter(struct bpf_iter__task_file *ctx) {
         struct task_struct *task = ctx->task;
         struct file *file = ctx->file;
         struct owner_record rec = {};
+        struct task_struct *me;
+        struct inode *inode;
+        struct upid upid;
         struct pid *pid;
         unsigned level;
 
@@ -36,31 +39,32 @@ int owner_iter(struct bpf_iter__task_file *ctx) {
                 return 0;
         if (task->pid != task->tgid)
                 return 0;
-        if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+        inode = file->f_inode;
+        if ((inode->i_mode & S_IFMT) != S_IFSOCK)
                 return 0;
 
-        /* The pid in the target namespace: numbers[i] is the pid in the namespace of level i, from the
-         * initial one (0) to the task's own (pid->level). A task of a parent namespace has no number in
-         * ours: skipped (the iterator only visits tasks visible in the reader's namespace anyway). */
-        pid = BPF_CORE_READ(task, thread_pid);
-        if (!pid)
+        /* The pid in the target namespace. numbers[i] is the pid in the namespace of level i, from the
+         * initial one (0) to the task's own (pid->level); the target is the reader's (we run inside the
+         * scanner's read(), and owner_bpf_new() checked that /proc is of that namespace), so its level is
+         * the current task's and the number is at that index, when the task has one: a task of a parent
+         * namespace has not (the iterator only visits tasks visible in the reader's namespace anyway).
+         * Plain loads through the BTF pointers (the verifier turns them into faulting loads), one helper
+         * read for the variable index. */
+        pid = task->thread_pid;
+        me = bpf_get_current_task_btf();
+        if (!pid || !me->thread_pid)
                 return 0;
-        level = BPF_CORE_READ(pid, level);
-        for (unsigned i = 0; i < MAX_PID_NS_LEVEL; i++) {
-                struct upid upid;
-
-                if (i > level)
-                        break;
-                if (bpf_core_read(&upid, sizeof(upid), &pid->numbers[i]) < 0)
-                        return 0;
-                if (BPF_CORE_READ(upid.ns, ns.inum) == target_pidns_inum) {
-                        rec.pid = (__u32) upid.nr;
-                        break;
-                }
-        }
+        level = me->thread_pid->level;
+        if (level > pid->level || level >= MAX_PID_NS_LEVEL)
+                return 0;
+        if (bpf_core_read(&upid, sizeof(upid), &((struct pid *) (unsigned long) pid)->numbers[level]) < 0)
+                return 0;
+        if (BPF_CORE_READ(upid.ns, ns.inum) != target_pidns_inum)
+                return 0;
+        rec.pid = (__u32) upid.nr;
         if (rec.pid == 0)
                 return 0;
-        rec.inode = BPF_CORE_READ(file, f_inode, i_ino);
+        rec.inode = inode->i_ino;
         bpf_seq_write(seq, &rec, sizeof(rec));
         return 0;
 }
