@@ -140,7 +140,7 @@ static void load_owner_bpf(Scanner *s) {
                 return;
         r = owner_bpf_new(s->proc_root, &s->owner_bpf);
         if (r < 0)
-                log_debug_errno(r, "Socket owners from the /proc fd walk (the BPF iterator is not available: %m)");
+                log_debug_errno(r, "Socket owners from the /proc fd walk (no BPF iterator: %m)");
         else
                 log_debug("Socket owners from the BPF task_file iterator");
 }

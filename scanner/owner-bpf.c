@@ -128,20 +128,6 @@ int owner_bpf_new(const char *proc_root, OwnerBpf **ret) {
         return 0;
 }
 
-static int owners_append(FdWalk *w, uint32_t index, pid_t pid) {
-        if (w->n_owners == w->allocated) {
-                size_t na = w->allocated ? w->allocated * 2 : 1024;
-                FdOwner *no = reallocarray(w->owners, na, sizeof(FdOwner));
-
-                if (!no)
-                        return -ENOMEM;
-                w->owners = no;
-                w->allocated = na;
-        }
-        w->owners[w->n_owners++] = (FdOwner){.index = index, .pid = pid};
-        return 0;
-}
-
 static int pid_cmp(const void *a, const void *b) {
         pid_t x = *(const pid_t *) a, y = *(const pid_t *) b;
 
@@ -195,7 +181,7 @@ int owner_bpf_walk(OwnerBpf *b, const pid_t *pids, size_t n_pids, const InodeMap
                                 continue;
                         if (w.n_owners > 0 && w.owners[w.n_owners - 1].pid > pid)
                                 sorted = false;
-                        r = owners_append(&w, index, pid);
+                        r = fd_walk_append(&w, index, pid);
                         if (r < 0)
                                 return r;
                 }

@@ -14,8 +14,8 @@
 
 #include "owner-record.h"
 
-#define S_IFMT   00170000
-#define S_IFSOCK 0140000
+#define S_IFMT           00170000
+#define S_IFSOCK         0140000
 #define MAX_PID_NS_LEVEL 32 /* include/linux/pid_namespace.h */
 
 char LICENSE[] SEC("license") = "GPL";

@@ -7,9 +7,9 @@
  *   3. sort by (netns, inode), drop duplicates (a dump racing with socket creation may repeat a row), set
  *      roles;
  *   4. list the owners — from the BPF iterator when the caller loaded one (owner-bpf.h), else (or when its
- *      read fails) by walking the fds of every pid in ascending pid order — then bucket the (socket, pid) pairs by socket
- *      with a counting sort: the pids of each socket come out ascending without sorting them, and all
- *      owner lists share one array. Sockets no pid owns are dropped. */
+ *      read fails) by walking the fds of every pid in ascending pid order — then bucket the (socket, pid)
+ *      pairs by socket with a counting sort: the pids of each socket come out ascending without sorting
+ *      them, and all owner lists share one array. Sockets no pid owns are dropped. */
 #include "socket-scan.h"
 
 #include <errno.h>

@@ -67,10 +67,11 @@ typedef struct SocketScan {
         unsigned n_table;        /* netns read from the text tables */
         unsigned n_netns_failed; /* netns none of whose pids could be dumped (all exited, refused) */
         size_t n_unowned;        /* kept sockets dropped because no given pid owns them */
-        SocketOwnerSource owner_source;
-        size_t n_fds;            /* fd entries read by the owner walk; socket fds reported by the BPF
-                                  * iterator */
+        size_t n_fds;            /* fd entries read by the owner walk; socket fds the BPF iterator gave */
         unsigned n_fd_denied;    /* pids whose fd/ could not be read (EACCES/EPERM: missing capability) */
+
+        /* Where the owners came from. */
+        SocketOwnerSource owner_source;
 
         pid_t *owner_pids; /* storage of every ScannedSocket.pids */
 } SocketScan;
@@ -78,9 +79,9 @@ typedef struct SocketScan {
 /* Scans the sockets of every network namespace of `pids` (the processes of this cycle's process scan, in
  * any order) under `proc_root` (e.g. "/proc"). `live_proc` says proc_root is this host's live procfs
  * (see socket_proc_root_is_live()): only then is netlink used, and the owners are read from `owner_bpf`
- * when it is not NULL (owner_bpf_new(); a failed read falls back to the fd walk). A process that exits during the scan is
- * skipped silently; a netns whose pids all fail is counted in n_netns_failed, not an error.
- * Returns 0 and fills *ret (free with socket_scan_done()), or -errno (-ENOMEM, -EINVAL, or when the
+ * when it is not NULL (owner_bpf_new(); a failed read falls back to the fd walk). A process that exits
+ * during the scan is skipped silently; a netns whose pids all fail is counted in n_netns_failed, not an
+ * error. Returns 0 and fills *ret (free with socket_scan_done()), or -errno (-ENOMEM, -EINVAL, or when the
  * original netns cannot be restored after a setns(), -errno of that: the caller must then exit). */
 int socket_scan(const char *proc_root, bool live_proc, OwnerBpf *owner_bpf, const SocketScanPid *pids,
                 size_t n_pids, SocketScan *ret);

@@ -224,11 +224,12 @@ static void assert_scans_equal(const SocketScanPid *pids, size_t n, const pid_t 
                                 for (size_t k = 0; k < y->n_pids; k++)
                                         for (size_t s = 0; s < n_stable; s++)
                                                 if (y->pids[k] == stable[s])
-                                                        snprintf(got + strlen(got), sizeof(got) - strlen(got),
-                                                                 "%d,", (int) y->pids[k]);
+                                                        snprintf(got + strlen(got),
+                                                                 sizeof(got) - strlen(got), "%d,",
+                                                                 (int) y->pids[k]);
                                 {
                                         _cleanup_free_ char *rx = test_socket_row(x, false),
-                                                           *ry = test_socket_row(y, false);
+                                                            *ry = test_socket_row(y, false);
 
                                         assert_string_equal(rx, ry);
                                 }
@@ -439,7 +440,8 @@ static void test_same_owners(void **state) {
                                 scan_pids[k] = (SocketScanPid){pids[k], 0};
                         assert_scans_equal(scan_pids, n, stable, ELEMENTSOF(stable));
                 }
-                printf("%d scan pairs while processes came and went: owners of the stable processes identical\n",
+                printf("%d scan pairs while processes came and went: owners of the stable processes "
+                       "identical\n",
                        CHURN_SCANS);
                 close(hold[1]);
                 assert_int_equal(waitpid(churn, &status, 0), churn);
@@ -512,7 +514,8 @@ static int run_in_namespaces(void) {
 
         r = owner_bpf_new("/proc", &bpf);
         if (r < 0) {
-                printf("SKIP: the BPF owner iterator does not load here (the scanner uses the fd walk): %s\n",
+                printf("SKIP: the BPF owner iterator does not load here (the scanner uses the fd walk): "
+                       "%s\n",
                        strerror(-r));
                 return 77;
         }
