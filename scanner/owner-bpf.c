@@ -14,12 +14,14 @@
 #include <bpf/libbpf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <linux/types.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #if __has_include(<valgrind/valgrind.h>)
@@ -90,6 +92,20 @@ static int own_pidns_inode(const char *proc_root, __u32 *ret) {
         return 0;
 }
 
+/* The iterator sees every process's files; the walk only those its ptrace and permission checks let it
+ * read. So that both give the same owners, the iterator is only used when the walk could read them all. */
+static bool can_walk_every_process(void) {
+        struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3};
+        struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {};
+        uint64_t effective;
+
+        if (syscall(SYS_capget, &header, data) < 0)
+                return false;
+        effective = data[0].effective | (uint64_t) data[1].effective << 32;
+        return (effective & (UINT64_C(1) << CAP_SYS_PTRACE)) &&
+               (effective & (UINT64_C(1) << CAP_DAC_READ_SEARCH));
+}
+
 OwnerBpf *owner_bpf_free(OwnerBpf *b) {
         if (!b)
                 return NULL;
@@ -104,7 +120,7 @@ int owner_bpf_new(const char *proc_root, OwnerBpf **ret) {
         __u32 pidns;
         int r;
 
-        if (RUNNING_ON_VALGRIND)
+        if (RUNNING_ON_VALGRIND || !can_walk_every_process())
                 return -ENOTSUP;
         r = own_pidns_inode(proc_root, &pidns);
         if (r < 0)

@@ -12,6 +12,8 @@
  *     has exactly one number when the mount's namespace is ours);
  *   - loading is refused or fails: no CAP_BPF/CAP_PERFMON (or the seccomp filter forbids bpf()), no
  *     kernel BTF (/sys/kernel/btf/vmlinux), a kernel without task_file iterators (< 5.8);
+ *   - the scanner lacks CAP_SYS_PTRACE or CAP_DAC_READ_SEARCH: the walk then cannot read other users'
+ *     fds, and the iterator, which would, must not give more owners than the walk;
  *   - the process runs under valgrind, whose memcheck does not know most bpf() commands.
  * A failure of one read (owner_bpf_walk) is reported to the caller, which walks /proc for that cycle. */
 #pragma once
@@ -26,9 +28,9 @@
 typedef struct OwnerBpf OwnerBpf;
 
 /* Loads and attaches the iterator for the live procfs `proc_root` (see socket_proc_root_is_live()).
- * Returns 0 and *ret, or -errno: -ENOTSUP for a proc_root of another pid namespace or under valgrind,
- * else what libbpf or the kernel said (-EPERM without the capabilities, -ENOENT without BTF, ...). libbpf's
- * own messages go to the debug log. */
+ * Returns 0 and *ret, or -errno: -ENOTSUP for a proc_root of another pid namespace, without the walk's
+ * capabilities or under valgrind, else what libbpf or the kernel said (-EPERM without CAP_BPF and
+ * CAP_PERFMON, -ENOENT without BTF, ...). libbpf's own messages go to the debug log. */
 int owner_bpf_new(const char *proc_root, OwnerBpf **ret);
 
 OwnerBpf *owner_bpf_free(OwnerBpf *b);

@@ -14,7 +14,8 @@
  *     exit, while 20 scan pairs run with every pid of /proc listed beforehand: every scan succeeds, and the
  *     owners of the stable processes are identical between the two sources;
  *   - loading needs CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN (which implies both): it works without
- *     CAP_SYS_ADMIN, fails without all three, and fails without CAP_PERFMON and CAP_SYS_ADMIN.
+ *     CAP_SYS_ADMIN, fails without all three, and fails without CAP_PERFMON and CAP_SYS_ADMIN; without
+ *     CAP_SYS_PTRACE or CAP_DAC_READ_SEARCH (the walk would see fewer processes) it is refused.
  *
  * Exits 77 when not root, when the namespaces cannot be created, or when this kernel refuses the iterator
  * (no BTF, BPF disabled): the reason is printed. */
@@ -502,6 +503,9 @@ static void test_capabilities(void **state) {
         r = load_without(UINT64_C(1) << CAP_PERFMON | sys_admin);
         printf("without CAP_PERFMON and CAP_SYS_ADMIN: %s\n", strerror(-r));
         assert_true(r < 0);
+        /* Without what the walk needs to read every process's fds, the iterator is not used either. */
+        assert_int_equal(load_without(UINT64_C(1) << CAP_SYS_PTRACE), -ENOTSUP);
+        assert_int_equal(load_without(UINT64_C(1) << CAP_DAC_READ_SEARCH), -ENOTSUP);
         assert_true(owner_bpf_new("/nonexistent-procsync", &(OwnerBpf *){NULL}) < 0);
 }
 
