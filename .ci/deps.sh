@@ -5,6 +5,7 @@ procsync_packages=(
         meson ninja-build pkg-config gcc clang libclang-rt-14-dev
         libsqlite3-dev sqlite3 libyaml-dev libpcre2-dev libjansson-dev libmicrohttpd-dev libsystemd-dev
         libcurl4-openssl-dev libgrpc-dev libprotobuf-c-dev protobuf-c-compiler protobuf-compiler
+        libbpf-dev bpftool
         libcmocka-dev python3 python3-grpcio python3-grpc-tools
         iproute2 util-linux procps passwd curl nginx wrk valgrind systemd
         prometheus

@@ -13,12 +13,15 @@
 
 #include "db.h"
 #include "log.h"
+#include "owner-bpf.h"
 #include "time-util.h"
 
 struct Scanner {
         Daemon *daemon;
         char *proc_root;
         bool live;
+        OwnerBpf *owner_bpf; /* NULL: socket owners from the fd walk */
+        bool owner_bpf_tried;
         ProcScanner *proc_scanner;
         Store *store;
         ProcTable procs;
@@ -53,6 +56,7 @@ Scanner *scanner_free(Scanner *s) {
         if (!s)
                 return NULL;
         free(s->proc_root);
+        owner_bpf_free(s->owner_bpf);
         proc_scanner_free(s->proc_scanner);
         store_free(s->store);
         proc_table_done(&s->procs);
@@ -125,8 +129,27 @@ static uint64_t ms_since(usec_t start) {
         return (now_usec(CLOCK_MONOTONIC) - start) / USEC_PER_MSEC;
 }
 
+/* The owner source, chosen once, before the first socket scan (not at start-up: a scanner that never scans
+ * sockets does not load BPF): the BPF iterator when it loads, else the fd walk (see owner-bpf.h for when
+ * it does not). Either way one debug line; the stats say which (socket_figures.owner_source). */
+static void load_owner_bpf(Scanner *s) {
+        int r;
+
+        s->owner_bpf_tried = true;
+        if (!s->live)
+                return;
+        r = owner_bpf_new(s->proc_root, &s->owner_bpf);
+        if (r < 0)
+                log_debug_errno(r, "Socket owners from the /proc fd walk (no BPF iterator: %m)");
+        else
+                log_debug("Socket owners from the BPF task_file iterator");
+}
+
 static int scan_sockets(Scanner *s, SocketScan *ret) {
         int r;
+
+        if (!s->owner_bpf_tried)
+                load_owner_bpf(s);
 
         if (s->procs.n > s->allocated_pids) {
                 SocketScanPid *p = reallocarray(s->pids, s->procs.n, sizeof(SocketScanPid));
@@ -138,7 +161,7 @@ static int scan_sockets(Scanner *s, SocketScan *ret) {
         }
         for (size_t i = 0; i < s->procs.n; i++)
                 s->pids[i] = (SocketScanPid) { s->procs.items[i].pid, s->procs.items[i].netns_inode };
-        r = socket_scan(s->proc_root, s->live, s->pids, s->procs.n, ret);
+        r = socket_scan(s->proc_root, s->live, s->owner_bpf, s->pids, s->procs.n, ret);
         return r;
 }
 
@@ -168,14 +191,15 @@ static char *figures_json(const CycleFigures *f) {
                 return NULL;
         if (f->sockets_scanned) {
                 /* clang-format off */
-                json_t *so = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                json_t *so = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s}",
                                        "netns", (json_int_t) f->sockets.n_netns,
                                        "netlink", (json_int_t) f->sockets.n_netlink,
                                        "tables", (json_int_t) f->sockets.n_table,
                                        "netns_failed", (json_int_t) f->sockets.n_netns_failed,
                                        "unowned", (json_int_t) f->sockets.n_unowned,
                                        "fds", (json_int_t) f->sockets.n_fds,
-                                       "fd_denied", (json_int_t) f->sockets.n_fd_denied);
+                                       "fd_denied", (json_int_t) f->sockets.n_fd_denied,
+                                       "owner_source", socket_owner_source_to_string(f->sockets.owner_source));
                 /* clang-format on */
                 if (!so || json_object_set_new(o, "socket_figures", so) < 0)
                         return NULL;

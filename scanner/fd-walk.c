@@ -30,7 +30,7 @@ struct linux_dirent64 {
         char d_name[];
 };
 
-static int owners_append(FdWalk *w, uint32_t index, pid_t pid) {
+int fd_walk_append(FdWalk *w, uint32_t index, pid_t pid) {
         if (w->n_owners == w->allocated) {
                 size_t na = w->allocated ? w->allocated * 2 : 1024;
                 FdOwner *no = reallocarray(w->owners, na, sizeof(FdOwner));
@@ -120,7 +120,7 @@ static int walk_pid(int proc_root_fd, pid_t pid, const InodeMap *map, uint8_t *d
                         index = inode_map_get(map, inode);
                         if (index == INODE_MAP_NONE)
                                 continue;
-                        r = owners_append(w, index, pid);
+                        r = fd_walk_append(w, index, pid);
                         if (r < 0)
                                 return r;
                 }

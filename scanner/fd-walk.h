@@ -26,3 +26,6 @@ typedef struct FdWalk {
 int fd_walk(int proc_root_fd, const pid_t *pids, size_t n_pids, const InodeMap *map, FdWalk *ret);
 
 void fd_walk_done(FdWalk *w);
+
+/* Appends one (index, pid) to w->owners (also for the other owner source, owner-bpf.c). 0 or -ENOMEM. */
+int fd_walk_append(FdWalk *w, uint32_t index, pid_t pid);

@@ -1,11 +1,13 @@
 /* procsync-scanner: processes and sockets from os-proc-root into state.db, every cycle.
  *
  * The one privileged daemon of the suite. It runs as root (for the state directory's ownership) but keeps
- * only three capabilities, dropped right after start-up (privileges.h has the details):
+ * only five capabilities, dropped right after start-up (privileges.h has the details):
  *   CAP_SYS_PTRACE       exe, root, ns/net and fd/ links of other users' processes (ptrace access checks);
  *   CAP_DAC_READ_SEARCH  listing other users' /proc/<pid>/fd/ (mode 0500) and reading containers' passwd;
  *   CAP_SYS_ADMIN        setns() into other network namespaces for the sock_diag netlink dump (without it
- *                        those namespaces are read from the /proc text tables).
+ *                        those namespaces are read from the /proc text tables);
+ *   CAP_BPF, CAP_PERFMON load the BPF iterator that lists the socket owners (without them: the /proc fd
+ *                        walk, same owners, slower).
  * Everything else is dropped from every set including the bounding set, and no_new_privs is set. It runs
  * no foreign code: it never forks or execs, and it reads containers' files through openat2(RESOLVE_IN_ROOT)
  * so their symlinks cannot point it at the host's files. Without root it still runs, seeing fewer links.

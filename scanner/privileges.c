@@ -1,6 +1,6 @@
 /* See privileges.h. Raw capget/capset (linux/capability.h, version 3: two 32-bit words per set) rather than
  * libcap: three calls do not justify a dependency. The bounding set is reduced first, while CAP_SETPCAP is
- * still effective; capset then leaves the three capabilities in the permitted and effective sets only. The
+ * still effective; capset then leaves the five capabilities in the permitted and effective sets only. The
  * scanner never execs, so the inheritable and ambient sets are emptied and no_new_privs set as a second
  * line of defence. */
 #include "privileges.h"
@@ -23,10 +23,12 @@ static const struct {
         { CAP_SYS_PTRACE, PRIVILEGE_SYS_PTRACE, "CAP_SYS_PTRACE" },
         { CAP_DAC_READ_SEARCH, PRIVILEGE_DAC_READ_SEARCH, "CAP_DAC_READ_SEARCH" },
         { CAP_SYS_ADMIN, PRIVILEGE_SYS_ADMIN, "CAP_SYS_ADMIN" },
+        { CAP_BPF, PRIVILEGE_BPF, "CAP_BPF" },
+        { CAP_PERFMON, PRIVILEGE_PERFMON, "CAP_PERFMON" },
 };
 
 const char *privileges_missing_to_string(unsigned missing) {
-        static char buf[128];
+        static char buf[160];
 
         buf[0] = 0;
         for (size_t i = 0; i < ELEMENTSOF(keep); i++)

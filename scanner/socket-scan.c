@@ -6,9 +6,10 @@
  *      the next pid of the group;
  *   3. sort by (netns, inode), drop duplicates (a dump racing with socket creation may repeat a row), set
  *      roles;
- *   4. walk the fds of every pid in ascending pid order, then bucket the (socket, pid) pairs by socket
- *      with a counting sort: the pids of each socket come out ascending without sorting them, and all
- *      owner lists share one array. Sockets no pid owns are dropped. */
+ *   4. list the owners — from the BPF iterator when the caller loaded one (owner-bpf.h), else (or when its
+ *      read fails) by walking the fds of every pid in ascending pid order — then bucket the (socket, pid)
+ *      pairs by socket with a counting sort: the pids of each socket come out ascending without sorting
+ *      them, and all owner lists share one array. Sockets no pid owns are dropped. */
 #include "socket-scan.h"
 
 #include <errno.h>
@@ -23,6 +24,7 @@
 #include "log.h"
 #include "macro.h"
 #include "net-table.h"
+#include "owner-bpf.h"
 #include "sock-diag.h"
 #include "socket-inode-map.h"
 #include "socket-list.h"
@@ -31,6 +33,7 @@ typedef struct ScanContext {
         const char *proc_root;
         int root_fd;
         bool live;
+        OwnerBpf *owner_bpf;
         int orig_netns_fd; /* our own netns, to come back to after a setns(); live only */
         uint64_t own_netns_inode;
         SocketList list;
@@ -186,9 +189,22 @@ static int attach_owners(ScanContext *c, const SocketScanPid *pids, size_t n_pid
                         walk_pids[n_walk++] = pids[i].pid;
         qsort(walk_pids, n_walk, sizeof(pid_t), pid_cmp);
 
-        r = fd_walk(c->root_fd, walk_pids, n_walk, &map, &walk);
-        if (r < 0)
-                return r;
+        r = -ENOTSUP;
+        if (c->owner_bpf) {
+                r = owner_bpf_walk(c->owner_bpf, walk_pids, n_walk, &map, &walk);
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0)
+                        log_debug_errno(r, "Reading the BPF owner iterator failed, walking /proc: %m");
+                else
+                        s->owner_source = SOCKET_OWNER_SOURCE_BPF;
+        }
+        if (r < 0) {
+                r = fd_walk(c->root_fd, walk_pids, n_walk, &map, &walk);
+                if (r < 0)
+                        return r;
+                s->owner_source = SOCKET_OWNER_SOURCE_FD_WALK;
+        }
         s->n_fds = walk.n_fds;
         s->n_fd_denied = walk.n_denied;
 
@@ -230,8 +246,8 @@ static int attach_owners(ScanContext *c, const SocketScanPid *pids, size_t n_pid
         return 0;
 }
 
-int socket_scan(const char *proc_root, bool live_proc, const SocketScanPid *pids, size_t n_pids,
-                SocketScan *ret) {
+int socket_scan(const char *proc_root, bool live_proc, OwnerBpf *owner_bpf, const SocketScanPid *pids,
+                size_t n_pids, SocketScan *ret) {
         _cleanup_close_ int root_fd = -EBADF, orig_netns_fd = -EBADF;
         _cleanup_free_ SocketScanPid *sorted = NULL;
         SocketScan s = {};
@@ -264,6 +280,7 @@ int socket_scan(const char *proc_root, bool live_proc, const SocketScanPid *pids
                 .proc_root = proc_root,
                 .root_fd = root_fd,
                 .live = live_proc,
+                .owner_bpf = live_proc ? owner_bpf : NULL,
                 .orig_netns_fd = -EBADF,
                 .figures = &s,
         };
@@ -329,4 +346,15 @@ void socket_scan_done(SocketScan *s) {
         free(s->sockets);
         free(s->owner_pids);
         *s = (SocketScan){};
+}
+
+const char *socket_owner_source_to_string(SocketOwnerSource s) {
+        switch (s) {
+        case SOCKET_OWNER_SOURCE_FD_WALK:
+                return "fdwalk";
+        case SOCKET_OWNER_SOURCE_BPF:
+                return "bpf";
+        default:
+                return "none";
+        }
 }

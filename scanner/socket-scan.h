@@ -3,8 +3,9 @@
  *
  * One scan: the pids of the process scan are grouped by network namespace; each netns is dumped once,
  * through one of its pids — sock_diag netlink on a live /proc (setns into the netns to open the netlink
- * socket, then back), else the text tables <root>/<pid>/net/{tcp,tcp6,udp,udp6}. Then one walk of
- * <root>/<pid>/fd/ of every given pid maps socket inodes to their owners.
+ * socket, then back), else the text tables <root>/<pid>/net/{tcp,tcp6,udp,udp6}. Then socket inodes are
+ * mapped to their owners by one read of the BPF task_file iterator (owner-bpf.h) when the caller loaded
+ * it, else by one walk of <root>/<pid>/fd/ of every given pid; both give the same owners.
  *
  * Kept: TCP LISTEN ("listen") and ESTABLISHED ("established"); UDP connected ("connected": a remote
  * address) and bound listeners ("bound": local port != 0, no remote). IPv4 and IPv6; v4-mapped v6
@@ -48,6 +49,14 @@ typedef struct ScannedSocket {
         size_t n_pids;     /* (points into memory owned by the SocketScan) */
 } ScannedSocket;
 
+typedef struct OwnerBpf OwnerBpf;
+
+typedef enum SocketOwnerSource {
+        SOCKET_OWNER_SOURCE_NONE,    /* no owner lookup ran (no sockets, or an error before it) */
+        SOCKET_OWNER_SOURCE_FD_WALK, /* the /proc/<pid>/fd walk (fd-walk.h) */
+        SOCKET_OWNER_SOURCE_BPF,     /* the BPF task_file iterator (owner-bpf.h) */
+} SocketOwnerSource;
+
 typedef struct SocketScan {
         ScannedSocket *sockets; /* sorted by (netns_inode, inode) */
         size_t n_sockets;
@@ -58,20 +67,27 @@ typedef struct SocketScan {
         unsigned n_table;        /* netns read from the text tables */
         unsigned n_netns_failed; /* netns none of whose pids could be dumped (all exited, refused) */
         size_t n_unowned;        /* kept sockets dropped because no given pid owns them */
-        size_t n_fds;            /* fd entries read by the owner walk */
+        size_t n_fds;            /* fd entries read by the owner walk; socket fds the BPF iterator gave */
         unsigned n_fd_denied;    /* pids whose fd/ could not be read (EACCES/EPERM: missing capability) */
+
+        /* Where the owners came from. */
+        SocketOwnerSource owner_source;
 
         pid_t *owner_pids; /* storage of every ScannedSocket.pids */
 } SocketScan;
 
 /* Scans the sockets of every network namespace of `pids` (the processes of this cycle's process scan, in
  * any order) under `proc_root` (e.g. "/proc"). `live_proc` says proc_root is this host's live procfs
- * (see socket_proc_root_is_live()): only then is netlink used. A process that exits during the scan is
- * skipped silently; a netns whose pids all fail is counted in n_netns_failed, not an error.
- * Returns 0 and fills *ret (free with socket_scan_done()), or -errno (-ENOMEM, -EINVAL, or when the
+ * (see socket_proc_root_is_live()): only then is netlink used, and the owners are read from `owner_bpf`
+ * when it is not NULL (owner_bpf_new(); a failed read falls back to the fd walk). A process that exits
+ * during the scan is skipped silently; a netns whose pids all fail is counted in n_netns_failed, not an
+ * error. Returns 0 and fills *ret (free with socket_scan_done()), or -errno (-ENOMEM, -EINVAL, or when the
  * original netns cannot be restored after a setns(), -errno of that: the caller must then exit). */
-int socket_scan(const char *proc_root, bool live_proc, const SocketScanPid *pids, size_t n_pids,
-                SocketScan *ret);
+int socket_scan(const char *proc_root, bool live_proc, OwnerBpf *owner_bpf, const SocketScanPid *pids,
+                size_t n_pids, SocketScan *ret);
+
+/* "fdwalk", "bpf" or "none": the owner_source figure of the scanner's stats. */
+const char *socket_owner_source_to_string(SocketOwnerSource s);
 
 /* Frees what socket_scan() allocated and zeroes *s. Accepts a zeroed SocketScan. */
 void socket_scan_done(SocketScan *s);

@@ -81,7 +81,7 @@ static void test_scan_netns_read(void **state) {
         };
         SocketScan s = {};
 
-        assert_int_equal(socket_scan(fixture_root(), false, pids, ELEMENTSOF(pids), &s), 0);
+        assert_int_equal(socket_scan(fixture_root(), false, NULL, pids, ELEMENTSOF(pids), &s), 0);
         assert_scan(&s);
         socket_scan_done(&s);
         socket_scan_done(&s);
@@ -94,7 +94,7 @@ static void test_scan_netns_given(void **state) {
         };
         SocketScan s = {};
 
-        assert_int_equal(socket_scan(fixture_root(), false, pids, ELEMENTSOF(pids), &s), 0);
+        assert_int_equal(socket_scan(fixture_root(), false, NULL, pids, ELEMENTSOF(pids), &s), 0);
         assert_scan(&s);
         socket_scan_done(&s);
 }
@@ -102,13 +102,13 @@ static void test_scan_netns_given(void **state) {
 static void test_scan_empty_and_invalid(void **state) {
         SocketScan s = {};
 
-        assert_int_equal(socket_scan(fixture_root(), false, NULL, 0, &s), 0);
+        assert_int_equal(socket_scan(fixture_root(), false, NULL, NULL, 0, &s), 0);
         assert_int_equal(s.n_sockets, 0);
         assert_int_equal(s.n_netns, 0);
         socket_scan_done(&s);
 
-        assert_int_equal(socket_scan(fixture_root(), false, NULL, 1, &s), -EINVAL);
-        assert_int_equal(socket_scan("/nonexistent-procsync", false, NULL, 0, &s), -ENOENT);
+        assert_int_equal(socket_scan(fixture_root(), false, NULL, NULL, 1, &s), -EINVAL);
+        assert_int_equal(socket_scan("/nonexistent-procsync", false, NULL, NULL, 0, &s), -ENOENT);
 }
 
 static void test_netns_inode(void **state) {

@@ -406,13 +406,13 @@ static void test_live(void **state) {
         assert_int_equal(socket_proc_root_is_live("/proc"), 1);
 
         printf("netlink:\n");
-        assert_int_equal(socket_scan("/proc", true, pids, ELEMENTSOF(pids), &vianetlink), 0);
+        assert_int_equal(socket_scan("/proc", true, NULL, pids, ELEMENTSOF(pids), &vianetlink), 0);
         assert_rows(&vianetlink, expected, n);
         assert_int_equal(vianetlink.n_netlink, 3);
         assert_int_equal(vianetlink.n_table, 0);
 
         printf("tables:\n");
-        assert_int_equal(socket_scan("/proc", false, pids, ELEMENTSOF(pids), &viatables), 0);
+        assert_int_equal(socket_scan("/proc", false, NULL, pids, ELEMENTSOF(pids), &viatables), 0);
         assert_rows(&viatables, expected, n);
         assert_int_equal(viatables.n_netlink, 0);
         assert_int_equal(viatables.n_table, 3);
@@ -443,7 +443,7 @@ static void test_live(void **state) {
                         d[0].effective &= ~(1U << CAP_SYS_ADMIN);
                         if (syscall(SYS_capset, &h, d) < 0)
                                 _exit(3);
-                        if (socket_scan("/proc", true, pids, ELEMENTSOF(pids), &s) < 0)
+                        if (socket_scan("/proc", true, NULL, pids, ELEMENTSOF(pids), &s) < 0)
                                 _exit(4);
                         ok = s.n_netlink == 1 && s.n_table == 2 && s.n_sockets == n;
                         for (size_t i = 0; ok && i < n; i++) {

@@ -2,8 +2,8 @@
 """procsync-scanner as a daemon: sd_notify READY=1 after the database is open, STATUS= with the cycle's
 figures, WATCHDOG=1 when asked; cycles at the configured interval; SIGHUP with an invalid file keeps the old
 configuration and reports it (config_ok = 0, config_error, STATUS=), a valid one applies; SIGTERM exits 0.
-As root, also the capability sets of the running daemon: exactly CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE and
-CAP_SYS_ADMIN in the effective, permitted and bounding sets, nothing inheritable or ambient, no_new_privs.
+As root, also the capability sets of the running daemon: exactly CAP_DAC_READ_SEARCH, CAP_SYS_PTRACE,
+CAP_SYS_ADMIN, CAP_BPF and CAP_PERFMON in the effective, permitted and bounding sets, nothing inheritable or ambient, no_new_privs.
 
 usage: test-scanner-daemon.py SCANNER FIXTURES_DIR"""
 import os
@@ -19,8 +19,8 @@ from scanner_helpers import check, expect_equal, heartbeat, main, wait_until, wr
 
 SCANNER, FIXTURES = sys.argv[1], sys.argv[2]
 
-# CAP_DAC_READ_SEARCH (2), CAP_SYS_PTRACE (19), CAP_SYS_ADMIN (21).
-KEPT = (1 << 2) | (1 << 19) | (1 << 21)
+# CAP_DAC_READ_SEARCH (2), CAP_SYS_PTRACE (19), CAP_SYS_ADMIN (21), CAP_PERFMON (38), CAP_BPF (39).
+KEPT = (1 << 2) | (1 << 19) | (1 << 21) | (1 << 38) | (1 << 39)
 
 
 class Notify:

@@ -9,7 +9,9 @@ script is pid 1 there, so the process table is exactly what it starts.
   - exec without fork: same pid and start ticks, new comm/cmdline/exe: the row is updated, first_seen kept,
     changed_generation bumped;
   - sockets through the whole daemon: a listener shared by pid 1 and a forked child (both owners), an
-    accepted connection (server) and its client (client), a connected UDP socket, an IPv6 listener.
+    accepted connection (server) and its client (client), a connected UDP socket, an IPv6 listener; the
+    stats name the owner source (socket_figures.owner_source: "bpf" where the iterator loads, else
+    "fdwalk"; scanner/test-owner-bpf.c compares the two).
 
 Needs root (CAP_SYS_ADMIN for the namespaces): exits 77 otherwise.
 usage: test-scanner-live.py SCANNER FIXTURES_DIR"""
@@ -245,6 +247,10 @@ def test_sockets():
         cport = int(client.stdout.readline())
         run_once(SCANNER, CONFIG, STATE)
         socks = sockets(STATE)
+        source = heartbeat(STATE)["stats"]["socket_figures"]["owner_source"]
+        check(source in ("bpf", "fdwalk"), "owner_source %r" % source)
+        print("socket owners from %s (bpf: the BPF iterator; fdwalk: /proc/<pid>/fd, when BPF is not "
+              "available)" % source)
 
         def one(pred, what):
             found = [s for s in socks.values() if pred(s)]
