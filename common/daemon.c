@@ -204,7 +204,19 @@ static int load_config(const char *config_path, Config **ret, ConfigDiags *diags
 /* The pid and its start time (the pair procctl checks before signalling); the own process is read from
  * the live /proc whatever os-proc-root says. Upsert: a restart keeps generation and the last cycle's
  * figures, so a generation never goes back. */
-static int heartbeat_register(Daemon *d) {
+/* A full disk: the WAL cannot grow by the frame a one-row update needs. A passive checkpoint copies the
+ * WAL into state.db (no new space when its frames only rewrite pages the file has, as heartbeats do); once
+ * every frame is in, the next write starts the WAL again from its beginning, in space the file already
+ * holds. True when the caller may try its write once more. Never inside a transaction (it rolls back). */
+static bool wal_restart_for_space(sqlite3 *db) {
+        int n_log = -1, n_ckpt = -1;
+
+        return sqlite3_get_autocommit(db) &&
+               sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, &n_log, &n_ckpt) == SQLITE_OK &&
+               n_ckpt == n_log;
+}
+
+static int heartbeat_register_once(Daemon *d) {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         _cleanup_free_ char *sql = NULL;
         int rc;
@@ -234,6 +246,15 @@ static int heartbeat_register(Daemon *d) {
         d->generation = (uint64_t) sqlite3_column_int64(st, 0);
         rc = sqlite3_step(st);
         return rc == SQLITE_DONE ? 0 : (db_errno(rc) ?: -EIO);
+}
+
+/* A daemon (re)started while the disk is full can still register when the WAL can restart in place. */
+static int heartbeat_register(Daemon *d) {
+        int r = heartbeat_register_once(d);
+
+        if (r == -ENOSPC && wal_restart_for_space(d->db))
+                r = heartbeat_register_once(d);
+        return r;
 }
 
 static int heartbeat_set_config(Daemon *d, bool ok, const char *error) {
@@ -681,20 +702,10 @@ int daemon_heartbeat(Daemon *d, uint64_t cycle_ms, uint64_t generation, const ch
                 return -EINVAL;
         r = daemon_heartbeat_sql(d->db, d->kind, now_epoch_ms(), cycle_ms, generation, stats_json,
                                  last_error);
-        if (r == -ENOSPC && sqlite3_get_autocommit(d->db)) {
-                /* A full disk: the WAL cannot grow by the frame this one-row update needs. A passive
-                 * checkpoint copies the WAL into state.db (no new space when its frames only rewrite
-                 * pages the file has, as heartbeats do); once every frame is in, the next write starts
-                 * the WAL again from its beginning, in space the file already holds. So the row can still
-                 * say why the cycle failed. Never inside the caller's transaction (it rolls back). */
-                int n_log = -1, n_ckpt = -1;
-
-                if (sqlite3_wal_checkpoint_v2(d->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &n_log, &n_ckpt) ==
-                            SQLITE_OK &&
-                    n_ckpt == n_log)
-                        r = daemon_heartbeat_sql(d->db, d->kind, now_epoch_ms(), cycle_ms, generation,
-                                                 stats_json, last_error);
-        }
+        /* On a full disk the row can still say why the cycle failed. */
+        if (r == -ENOSPC && wal_restart_for_space(d->db))
+                r = daemon_heartbeat_sql(d->db, d->kind, now_epoch_ms(), cycle_ms, generation, stats_json,
+                                         last_error);
         if (r < 0) {
                 /* Typically a full disk, where the row cannot take the error it should carry: the service
                  * manager still hears it (systemctl status), and readers see the row go stale. The
