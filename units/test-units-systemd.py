@@ -1,0 +1,603 @@
+#!/usr/bin/env python3
+# Boots a real systemd (the machine's /lib/systemd/systemd) with the built units and daemons installed, and
+# checks that the units work as written: every service reaches active through READY=1, the sandbox and
+# capabilities of each unit apply to its daemon, the API socket activates procsync-api, reload and the
+# watchdog work, and stopping procsync.target leaves no failed unit.
+#
+# systemd runs as PID 1 of private PID, mount, network, cgroup, UTS and IPC namespaces, on a PRIVATE
+# MINIMAL ROOT, never on the host's: a tmpfs (inside the new mount namespace only) with read-only binds of
+# /usr, an /etc written here (passwd/group from procsync.sysusers applied with systemd-sysusers --root, the
+# units in /etc/systemd/system, procsync.target enabled with systemctl --root, the config), fresh /run,
+# /tmp, /var, a /proc of the new PID namespace, a read-only sysfs, a minimal /dev and, at /sys/fs/cgroup,
+# cgroup2 rooted at a cgroup this test creates (its cgroup namespace). The host's unit directory
+# (/usr/lib/systemd/system) and generators are hidden by tmpfs: only copies of the special targets of
+# systemd.special(7) are there, so none of the host's services, tmpfiles or generators run. The console
+# is a pty drained into console.log. The binaries are copied to the units' @bindir@ (a tmpfs there).
+#
+# Test instrumentation, in drop-ins (none touches the sandbox): each service's stdout/stderr appended to a
+# log file; WatchdogSec=3s so the watchdog would fire within the test if WATCHDOG=1 did not come;
+# ASAN_OPTIONS=detect_leaks=0 for a sanitizer build (LeakSanitizer needs ptrace, which the system call
+# filters refuse; leaks are checked by the other tests and the valgrind stage).
+#
+# Everything is torn down at the end, also on failure: SIGKILL to the namespace's PID 1 (the kernel kills
+# the rest of the namespace), the cgroup removed, the temporary directory removed when every check passed.
+#
+# Usage: test-units-systemd.py --bindir DIR --sysusers FILE --exe BIN... [--bpf yes|no] UNIT...
+# (exit 77 when not root, without systemd or without a writable cgroup2 hierarchy)
+import argparse
+import ctypes
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests'))
+import api_harness  # noqa: E402
+from api_harness import finish, skip  # noqa: E402
+
+SYSTEMD = '/lib/systemd/system'
+SYSTEMD_BIN = '/lib/systemd/systemd'
+DAEMONS = ['scanner', 'matcher', 'exporter', 'api']
+# The README's tables ("Running under systemd", "procsync-scanner" → privileges): the capabilities each
+# daemon holds, both effective and bounding (linux/capability.h numbers).
+CAPS = {
+    'scanner': {'CAP_DAC_READ_SEARCH': 2, 'CAP_SYS_PTRACE': 19, 'CAP_SYS_ADMIN': 21, 'CAP_PERFMON': 38,
+                'CAP_BPF': 39},
+    'matcher': {'CAP_KILL': 5, 'CAP_SETGID': 6, 'CAP_SETUID': 7},
+    'exporter': {},
+    'api': {},
+}
+# The special targets of systemd.special(7) the boot to multi-user.target needs, copied from the host's
+# unit directory into the hidden one.
+TARGETS = ['sysinit', 'basic', 'sockets', 'paths', 'timers', 'slices', 'local-fs', 'local-fs-pre', 'swap',
+           'shutdown', 'network', 'network-pre', 'network-online', 'multi-user', 'umount', 'final', 'exit']
+CONFIG = """static_config:
+  os-proc-sync-enabled: true
+  os-proc-socket-sync-interval: 1
+  os-proc-socket-min-lifetime: 0
+procsync:
+  process_scan_interval: 1s
+  exporter:
+    sinks:
+      - type: file
+        path: /var/log/procsync/sink.jsonl
+"""
+
+
+def ck(cond, what, detail=''):
+    return api_harness.check(what, cond, detail)
+
+
+def wait(cond, timeout, what):
+    return api_harness.wait_for(cond, what, timeout, interval=0.1)
+
+
+def run(*cmd):
+    r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f'{" ".join(cmd)}: exit {r.returncode}: {r.stdout}')
+    return r
+
+
+# ---- Inside: PID 1 of the new namespaces builds the root and becomes systemd --------------------------
+
+def inner(cfg):
+    R = cfg['root']
+
+    def mount(*a):
+        run('mount', *a)
+
+    mount('-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', R)
+    for d in ('usr', 'etc', 'run', 'tmp', 'var', 'proc', 'sys', 'dev', 'root'):
+        os.mkdir(os.path.join(R, d))
+    # /bin, /sbin, /lib* as the host has them (symlinks into usr/ on a merged-/usr Debian).
+    for name in os.listdir('/'):
+        p = '/' + name
+        if name in ('bin', 'sbin') or name.startswith('lib'):
+            if os.path.islink(p):
+                os.symlink(os.readlink(p), os.path.join(R, name))
+            elif os.path.isdir(p):
+                os.mkdir(os.path.join(R, name))
+                mount('--bind', p, os.path.join(R, name))
+                mount('-o', 'remount,bind,ro', os.path.join(R, name))
+    mount('--bind', '/usr', R + '/usr')
+    mount('-o', 'remount,bind,ro', R + '/usr')
+    # The host's units and generators are hidden; the special targets are copied in.
+    for d in ('usr/lib/systemd/system', 'usr/lib/systemd/system-generators'):
+        mount('-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', os.path.join(R, d))
+    for t in TARGETS:
+        src = os.path.join(SYSTEMD, t + '.target')
+        if os.path.exists(src):
+            shutil.copy(src, os.path.join(R, 'usr/lib/systemd/system'))
+    # The daemons at @bindir@.
+    bindir = R + cfg['bindir']
+    os.makedirs(bindir, exist_ok=True)
+    mount('-t', 'tmpfs', '-o', 'mode=0755', 'tmpfs', bindir)
+    for exe in cfg['exes']:
+        shutil.copy(exe, bindir)
+
+    # /etc: the minimum, the user from procsync.sysusers, the units, the config.
+    etc = R + '/etc'
+
+    def write(path, text, mode=0o644):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, 'w') as f:
+            f.write(text)
+        os.chmod(path, mode)
+
+    write(etc + '/passwd', 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:'
+          '/usr/sbin/nologin\n')
+    write(etc + '/group', 'root:x:0:\nnogroup:x:65534:\n')
+    write(etc + '/shadow', 'root:!:1::::::\nnobody:!:1::::::\n', 0o600)
+    write(etc + '/nsswitch.conf', 'passwd: files\ngroup: files\nshadow: files\nhosts: files\n')
+    write(etc + '/hosts', '127.0.0.1 localhost\n::1 localhost\n')
+    write(etc + '/hostname', 'procsync-test\n')
+    write(etc + '/machine-id', uuid.uuid4().hex + '\n', 0o444)
+    os.symlink('../usr/lib/os-release', etc + '/os-release')
+    for f in ('ld.so.cache', 'ld.so.conf'):
+        if os.path.exists('/etc/' + f):
+            shutil.copy('/etc/' + f, etc)
+    if os.path.isdir('/etc/ld.so.conf.d'):
+        shutil.copytree('/etc/ld.so.conf.d', etc + '/ld.so.conf.d')
+    run('systemd-sysusers', '--root', R, cfg['sysusers'])
+    write(etc + '/procsync/procsync.yaml', CONFIG, 0o640)
+    gid = next(int(line.split(':')[2]) for line in open(etc + '/group') if line.startswith('procsync:'))
+    os.chown(etc + '/procsync/procsync.yaml', 0, gid)
+    unitdir = etc + '/systemd/system'
+    os.makedirs(unitdir)
+    for u in cfg['units']:
+        shutil.copy(u, unitdir)
+    for d in DAEMONS:
+        env = 'Environment=ASAN_OPTIONS=detect_leaks=0\n' if cfg['asan'] else ''
+        write(f'{unitdir}/procsync-{d}.service.d/test.conf',
+              f'[Service]\nStandardOutput=append:/run/test-logs/{d}.log\nStandardError=inherit\n'
+              f'WatchdogSec=3s\n{env}')
+    # As the README says: systemctl enable procsync.target.
+    run('systemctl', '--root', R, 'enable', 'procsync.target')
+
+    mount('-t', 'tmpfs', '-o', 'mode=0755,nosuid,nodev', 'tmpfs', R + '/run')
+    os.mkdir(R + '/run/test-logs')
+    mount('--bind', cfg['logs'], R + '/run/test-logs')
+    mount('-t', 'tmpfs', '-o', 'mode=1777,nosuid,nodev', 'tmpfs', R + '/tmp')
+    for d in ('var/lib', 'var/log', 'var/cache'):
+        os.makedirs(os.path.join(R, d))
+    os.symlink('../run', R + '/var/run')
+    os.symlink('../run/lock', R + '/var/lock')
+    os.makedirs(R + '/var/tmp', mode=0o1777)
+    os.chmod(R + '/var/tmp', 0o1777)
+    mount('-t', 'proc', '-o', 'nosuid,nodev,noexec', 'proc', R + '/proc')
+    mount('-t', 'sysfs', '-o', 'ro,nosuid,nodev,noexec', 'sysfs', R + '/sys')
+    mount('-t', 'cgroup2', '-o', 'nosuid,nodev,noexec', 'cgroup2', R + '/sys/fs/cgroup')
+    # /dev: the nodes PrivateDevices= and systemd use, a devpts of our own, the console pty.
+    mount('-t', 'tmpfs', '-o', 'mode=0755,nosuid', 'tmpfs', R + '/dev')
+    for n in ('null', 'zero', 'full', 'random', 'urandom', 'tty'):
+        open(f'{R}/dev/{n}', 'w').close()
+        mount('--bind', '/dev/' + n, f'{R}/dev/{n}')
+    open(R + '/dev/console', 'w').close()
+    mount('--bind', os.ttyname(0), R + '/dev/console')
+    os.mkdir(R + '/dev/pts')
+    mount('-t', 'devpts', '-o', 'newinstance,ptmxmode=0666,mode=0620,nosuid,noexec', 'devpts', R + '/dev/pts')
+    os.symlink('pts/ptmx', R + '/dev/ptmx')
+    os.mkdir(R + '/dev/shm')
+    mount('-t', 'tmpfs', '-o', 'mode=1777,nosuid,nodev', 'tmpfs', R + '/dev/shm')
+    for name, target in (('fd', '/proc/self/fd'), ('stdin', '/proc/self/fd/0'),
+                         ('stdout', '/proc/self/fd/1'), ('stderr', '/proc/self/fd/2')):
+        os.symlink(target, f'{R}/dev/{name}')
+
+    # pivot_root(2) moves the root of every process of this mount namespace (only us) to R.
+    os.chdir(R)
+    os.mkdir('oldroot')
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(155, b'.', b'oldroot') != 0:  # SYS_pivot_root on x86_64
+        raise OSError(ctypes.get_errno(), 'pivot_root')
+    os.chdir('/')
+    if libc.umount2(b'/oldroot', 2) != 0:  # MNT_DETACH
+        raise OSError(ctypes.get_errno(), 'umount /oldroot')
+    os.rmdir('/oldroot')
+    os.execve(SYSTEMD_BIN, [SYSTEMD_BIN, '--unit=multi-user.target', '--log-target=console',
+                            '--log-level=info', '--show-status=no'],
+              {'container': 'procsync-test', 'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'LANG': 'C.UTF-8'})
+
+
+# ---- Outside: starts the namespaces, talks to that systemd through nsenter, tears everything down ------
+
+def cgroup2_mount():
+    with open('/proc/self/mountinfo') as f:
+        for line in f:
+            fields = line.split()
+            sep = fields.index('-')
+            if fields[sep + 1] == 'cgroup2':
+                return fields[4]
+    return None
+
+
+def own_cgroup2():
+    with open('/proc/self/cgroup') as f:
+        for line in f:
+            if line.startswith('0::'):
+                return line[3:].strip()
+    return None
+
+
+def remove_cgroup(path):
+    """Removes a cgroup tree bottom-up once its processes are gone."""
+    if not os.path.isdir(path):
+        return
+    for top, dirs, _ in os.walk(path, topdown=False):
+        for _ in range(100):
+            try:
+                os.rmdir(top)
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.05)
+
+
+class Machine:
+    def __init__(self, args, tmp, cgroup):
+        self.tmp = tmp
+        self.logs = os.path.join(tmp, 'logs')
+        os.mkdir(self.logs)
+        self.console_path = os.path.join(tmp, 'console.log')
+        master, slave = os.openpty()
+        self.console = open(self.console_path, 'wb', buffering=0)
+        self.master = master
+        self.drain = threading.Thread(target=self._drain, daemon=True)
+        self.drain.start()
+        cfg = {'root': os.path.join(tmp, 'root'), 'bindir': args.bindir, 'logs': self.logs,
+               'exes': [os.path.abspath(e) for e in args.exe], 'sysusers': os.path.abspath(args.sysusers),
+               'units': [os.path.abspath(u) for u in args.units],
+               'asan': any(b'__asan_init' in open(e, 'rb').read() for e in args.exe)}
+        os.mkdir(cfg['root'])
+        with open(os.path.join(tmp, 'cfg.json'), 'w') as f:
+            json.dump(cfg, f)
+
+        def into_cgroup():
+            with open(os.path.join(cgroup, 'cgroup.procs'), 'w') as f:
+                f.write('0')
+            # unshare dies with this test (then --kill-child kills the namespace's PID 1).
+            ctypes.CDLL(None).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+        # --kill-child: if this test dies, unshare's death kills the namespace's PID 1.
+        self.unshare = subprocess.Popen(
+            ['unshare', '--pid', '--mount', '--net', '--cgroup', '--uts', '--ipc', '--fork', '--kill-child',
+             sys.executable, os.path.abspath(__file__), '--inner', os.path.join(tmp, 'cfg.json')],
+            stdin=slave, stdout=slave, stderr=slave, preexec_fn=into_cgroup)
+        os.close(slave)
+        self.pid1 = None
+        children = f'/proc/{self.unshare.pid}/task/{self.unshare.pid}/children'
+        wait(lambda: self.unshare.poll() is not None or open(children).read().strip(), 10,
+                 'the namespace PID 1 to be forked')
+        if self.unshare.poll() is None:
+            self.pid1 = int(open(children).read().split()[0])
+
+    def _drain(self):
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.console.write(data)
+
+    def console_text(self):
+        with open(self.console_path, 'rb') as f:
+            return f.read().decode(errors='replace').replace('\r', '')
+
+    def ns(self, *cmd, timeout=30):
+        """Runs cmd inside the namespaces (root, PID and network of the booted systemd)."""
+        return subprocess.run(['nsenter', '--target', str(self.pid1), '--mount', '--pid', '--net', '--uts',
+                               '--ipc', '--'] + list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, timeout=timeout)
+
+    def systemctl(self, *a, timeout=30):
+        return self.ns('systemctl', '--no-pager', *a, timeout=timeout)
+
+    def show(self, unit, *props):
+        r = self.systemctl('show', '-p', ','.join(props), unit)
+        return dict(line.split('=', 1) for line in r.stdout.splitlines() if '=' in line)
+
+    def read(self, path):
+        r = self.ns('cat', path)
+        return r.stdout if r.returncode == 0 else None
+
+    def http(self, url, unix=None):
+        """GET url inside the network namespace, over the unix socket `unix` when given: (status, body)."""
+        code = ('import http.client, socket, sys\n'
+                'class U(http.client.HTTPConnection):\n'
+                '    def connect(self):\n'
+                '        self.sock = socket.socket(socket.AF_UNIX); self.sock.settimeout(20)\n'
+                '        self.sock.connect(sys.argv[2])\n'
+                'u = sys.argv[1]; host = u.split("/")[2]; path = "/" + u.split("/", 3)[3]\n'
+                'c = U(host) if sys.argv[2] else http.client.HTTPConnection(host, timeout=20)\n'
+                'c.request("GET", path); r = c.getresponse()\n'
+                'sys.stdout.write(str(r.status) + "\\n" + r.read().decode())\n')
+        r = self.ns('/usr/bin/python3', '-c', code, url, unix or '')
+        if r.returncode != 0:
+            return None, r.stderr
+        status, _, body = r.stdout.partition('\n')
+        return int(status), body
+
+    def kill(self):
+        if self.pid1:
+            try:
+                os.kill(self.pid1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            self.unshare.wait(10)
+        except subprocess.TimeoutExpired:
+            self.unshare.kill()
+            self.unshare.wait()
+        os.close(self.master)
+        self.drain.join(5)
+        self.console.close()
+
+
+def caps_of(hexmask):
+    v = int(hexmask, 16)
+    return {i for i in range(64) if v >> i & 1}
+
+
+def status_fields(text):
+    return dict((k, v.strip()) for k, _, v in (line.partition(':') for line in text.splitlines()))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--inner')
+    ap.add_argument('--bindir')
+    ap.add_argument('--sysusers')
+    ap.add_argument('--exe', action='append', default=[])
+    ap.add_argument('--bpf', default='no')
+    ap.add_argument('units', nargs='*')
+    args = ap.parse_args()
+    if args.inner:
+        with open(args.inner) as f:
+            inner(json.load(f))
+        return
+
+    if os.geteuid() != 0:
+        skip('needs root: boots systemd as PID 1 of private namespaces')
+    if not os.access(SYSTEMD_BIN, os.X_OK) or not shutil.which('nsenter') or not shutil.which('unshare'):
+        skip(f'needs {SYSTEMD_BIN} (Debian package systemd), nsenter and unshare')
+    if args.bindir.rstrip('/') in ('/usr/bin', '/usr/sbin', '/bin', '/sbin'):
+        skip(f'@bindir@ {args.bindir}: the test puts a tmpfs there, which would hide the system\'s tools')
+    cg2, own = cgroup2_mount(), own_cgroup2()
+    if cg2 is None or own is None:
+        skip('needs a cgroup2 hierarchy (systemd runs in unified mode on a cgroup of its own)')
+    cgroup = os.path.join(cg2 + own, f'procsync-units-test-{os.getpid()}')
+    try:
+        os.mkdir(cgroup)
+    except OSError as e:
+        skip(f'cannot create a cgroup under {cg2 + own}: {e}')
+
+    # meson's timeout sends SIGTERM: tear down as on any failure.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    tmp = tempfile.mkdtemp(prefix='procsync-units-')
+    m = None
+    ok = False
+    try:
+        m = Machine(args, tmp, cgroup)
+        ok = scenario(m, args)
+    finally:
+        if m:
+            for d in DAEMONS:
+                p = os.path.join(m.logs, d + '.log')
+                if not ok and os.path.exists(p):
+                    print(f'# ---- {d}.log')
+                    print(''.join('# ' + line for line in open(p, errors='replace').readlines()[-40:]))
+            m.kill()
+            if not ok:
+                print('# ---- console (systemd)')
+                print(''.join('# ' + line for line in m.console_text().splitlines(True)[-120:]))
+        remove_cgroup(cgroup)
+        ck(not os.path.exists(cgroup), 'the test cgroup is removed')
+        if ok:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f'# kept {tmp}')
+    finish()
+
+
+def scenario(m, args):
+    """The checks, in order; returns whether all passed (api_harness counts the failures)."""
+    if m.pid1 is None:
+        ck(False, 'unshare started the namespace', m.console_text())
+        return False
+
+    # Boot: multi-user.target with procsync.target enabled.
+    state = {}
+
+    def booted():
+        r = m.systemctl('is-system-running', '--wait', timeout=60)
+        state['r'] = r.stdout.strip()
+        return r.stdout.strip() in ('running', 'degraded', 'maintenance', 'stopping')
+    try:
+        wait(booted, 60, 'systemd to boot')
+    except Exception as e:  # noqa: BLE001
+        ck(False, 'systemd boots in the private root', str(e))
+        return False
+    failed = m.systemctl('list-units', '--failed', '--no-legend', '--plain').stdout.strip()
+    if not ck(state['r'] == 'running', f'systemd booted: is-system-running = running ({state["r"]})',
+                 failed):
+        return False
+
+    # Every daemon active through READY=1 (Type=notify: "active" only after READY=1).
+    units = {d: f'procsync-{d}.service' for d in DAEMONS}
+    props = {}
+    for d in ('scanner', 'matcher', 'exporter'):
+        r = m.systemctl('is-active', units[d])
+        ck(r.stdout.strip() == 'active', f'{units[d]}: is-active = active', r.stdout + r.stderr)
+        p = m.show(units[d], 'ActiveState', 'SubState', 'MainPID', 'NRestarts', 'Type', 'StatusText')
+        props[d] = p
+        ck(p.get('StatusText', '') != '', f'{units[d]}: STATUS= seen ({p.get("StatusText")})')
+        ck(p.get('ActiveState') == 'active' and p.get('SubState') == 'running' and p.get('Type') == 'notify'
+              and int(p.get('MainPID', 0)) > 0 and p.get('NRestarts') == '0',
+              f'{units[d]}: active/running, MainPID, no restart', p)
+    s = m.show('procsync-api.socket', 'ActiveState', 'SubState')
+    ck(s == {'ActiveState': 'active', 'SubState': 'listening'}, 'procsync-api.socket: active/listening', s)
+    a = m.show(units['api'], 'ActiveState')
+    ck(a.get('ActiveState') == 'inactive', 'procsync-api.service: not started before a connection', a)
+
+    # Socket activation: the first connection starts procsync-api, which answers. All daemons alive.
+    status, body = None, ''
+
+    def answered():
+        nonlocal status, body
+        status, body = m.http('http://localhost/v1/status', unix='/run/procsync/api.sock')
+        if status != 200:
+            return False
+        doc = json.loads(body)
+        return all(x.get('alive') for x in daemons_of(doc).values()) and len(daemons_of(doc)) >= 3
+    try:
+        wait(answered, 30, '/v1/status: 200 with every daemon alive')
+    except Exception:  # noqa: BLE001
+        pass
+    ck(status == 200, 'GET /v1/status over /run/procsync/api.sock: 200 (socket activation)', body[:2000])
+    doc = json.loads(body) if status == 200 else {}
+    alive = {k: v.get('alive') for k, v in daemons_of(doc).items()}
+    ck(all(alive.get(d) for d in ('scanner', 'matcher', 'exporter')), f'/v1/status: daemons alive {alive}',
+          body[:2000])
+    p = m.show(units['api'], 'ActiveState', 'SubState', 'MainPID', 'NRestarts', 'Type')
+    props['api'] = p
+    ck(p.get('ActiveState') == 'active' and p.get('SubState') == 'running' and int(p.get('MainPID', 0)) > 0,
+          'procsync-api.service: started by the socket, active/running', p)
+    r = m.systemctl('is-active', units['api'])
+    ck(r.stdout.strip() == 'active', 'procsync-api.service: is-active = active', r.stdout + r.stderr)
+    st, body = m.http('http://127.0.0.1:9930/healthz')
+    ck(st == 200, 'GET http://127.0.0.1:9930/healthz (TCP socket of the unit, private netns): 200', body)
+    st, body = m.http('http://127.0.0.1:9930/v1/status')
+    ck(st == 200, 'GET http://127.0.0.1:9930/v1/status: 200', body[:500])
+    st, body = m.http('http://localhost/healthz', unix='/run/procsync/api.sock')
+    ck(st == 200, 'GET /healthz over the unix socket: 200', body)
+    ls = m.ns('stat', '-c', '%a %U %G', '/run/procsync/api.sock').stdout.strip()
+    ck(ls == '660 root procsync', f'/run/procsync/api.sock: mode 0660 root:procsync ({ls})')
+
+    # Hardening, from /proc/<MainPID>/status of each daemon.
+    pw = {f[0]: f for f in (line.split(':') for line in m.read('/etc/passwd').splitlines())}
+    uid, gid = pw['procsync'][2], pw['procsync'][3]
+    for d in DAEMONS:
+        pid = props[d].get('MainPID', '0')
+        text = m.read(f'/proc/{pid}/status') or ''
+        f = status_fields(text)
+        ck(f.get('Uid', '').split() == [uid] * 4 and f.get('Gid', '').split() == [gid] * 4,
+              f'{d}: Uid/Gid {uid}/{gid} (User=procsync)', (f.get('Uid'), f.get('Gid')))
+        want = set(CAPS[d].values())
+        eff, bnd = caps_of(f.get('CapEff', '0')), caps_of(f.get('CapBnd', '0'))
+        ck(eff == want and bnd == want, f'{d}: CapEff = CapBnd = {sorted(CAPS[d]) or "none"}',
+              f'CapEff {sorted(eff)} CapBnd {sorted(bnd)} want {sorted(want)}')
+        ck(caps_of(f.get('CapPrm', '0')) == want, f'{d}: CapPrm the same', f.get('CapPrm'))
+        ck(f.get('NoNewPrivs') == '1', f'{d}: NoNewPrivs 1', f.get('NoNewPrivs'))
+        ck(f.get('Seccomp') == '2', f'{d}: Seccomp 2 (SystemCallFilter=)', f.get('Seccomp'))
+
+    # The scanner's owner source under the unit's sandbox.
+    figures = {}
+
+    def owner_source():
+        _, b = m.http('http://localhost/v1/status', unix='/run/procsync/api.sock')
+        try:
+            figures.update(daemons_of(json.loads(b))['scanner']['stats']['socket_figures'])
+        except (KeyError, TypeError, ValueError):
+            return False
+        return True
+    try:
+        wait(owner_source, 20, 'the scanner to scan sockets')
+    except Exception:  # noqa: BLE001
+        pass
+    want_src = 'bpf' if args.bpf == 'yes' else 'fdwalk'
+    ck(figures.get('owner_source') == want_src,
+          f'scanner: socket_figures.owner_source = {want_src} under the unit', figures)
+    ck(figures.get('fd_denied') == 0, 'scanner: no fd denied', figures)
+
+    # The file sink under LogsDirectory=.
+    try:
+        wait(lambda: (m.read('/var/log/procsync/sink.jsonl') or '').strip(), 20, 'the file sink')
+        ck(True, 'exporter: the file sink /var/log/procsync/sink.jsonl written')
+    except Exception as e:  # noqa: BLE001
+        ck(False, 'exporter: the file sink /var/log/procsync/sink.jsonl written', str(e))
+
+    # Reload: SIGHUP, RELOADING=1 then READY=1 seen by systemd (its debug log), same process.
+    m.systemctl('log-level', 'debug')
+    mark = len(m.console_text())
+    r = m.systemctl('reload', units['matcher'])
+    ck(r.returncode == 0, 'systemctl reload procsync-matcher: exit 0', r.stdout + r.stderr)
+    pat = re.compile(r'procsync-matcher\.service: Got notification message from PID (\d+) \((.*)\)')
+    seen = []
+
+    def notified():
+        seen[:] = [mm.group(2) for mm in pat.finditer(m.console_text()[mark:])]
+        i = next((k for k, x in enumerate(seen) if 'RELOADING=1' in x), None)
+        return i is not None and any('READY=1' in x for x in seen[i + 1:] + [seen[i].split('RELOADING=1')[1]])
+    try:
+        wait(notified, 20, 'RELOADING=1 then READY=1 from the matcher')
+        ck(True, 'matcher: systemd got RELOADING=1, then READY=1')
+    except Exception:  # noqa: BLE001
+        ck(False, 'matcher: systemd got RELOADING=1, then READY=1', seen)
+    m.systemctl('log-level', 'info')
+    p = m.show(units['matcher'], 'ActiveState', 'SubState', 'MainPID', 'NRestarts')
+    ck(p.get('ActiveState') == 'active' and p.get('MainPID') == props['matcher']['MainPID']
+          and p.get('NRestarts') == '0', 'matcher: active after the reload, same MainPID, no restart', p)
+
+    # The watchdog (3 s in the test's drop-in): pings keep coming, nothing is killed or restarted.
+    def wd_stamp(d):
+        return m.show(units[d], 'WatchdogTimestampMonotonic').get('WatchdogTimestampMonotonic')
+    wd = {d: wd_stamp(d) for d in DAEMONS}
+    try:
+        wait(lambda: all(wd_stamp(d) != wd[d] for d in DAEMONS), 15, 'a new WATCHDOG=1 from every daemon')
+        ck(True, 'every daemon sent WATCHDOG=1 again (WatchdogSec=3s)')
+    except Exception:  # noqa: BLE001
+        ck(False, 'every daemon sent WATCHDOG=1 again (WatchdogSec=3s)', wd)
+    # Three more pings from each daemon: more than one watchdog period passes, in which a missing ping
+    # would have made systemd kill the daemon (checked next).
+    seen_wd = {d: {wd[d]} for d in DAEMONS}
+
+    def pinged():
+        for d in DAEMONS:
+            seen_wd[d].add(wd_stamp(d))
+        return all(len(v) >= 4 for v in seen_wd.values())
+    try:
+        wait(pinged, 20, 'three more WATCHDOG=1 from every daemon')
+    except Exception:  # noqa: BLE001
+        pass
+    ck(all(len(v) >= 4 for v in seen_wd.values()), 'three more WATCHDOG=1 from every daemon',
+       {d: len(v) for d, v in seen_wd.items()})
+    for d in DAEMONS:
+        p = m.show(units[d], 'ActiveState', 'MainPID', 'NRestarts', 'Result')
+        ck(p.get('ActiveState') == 'active' and p.get('MainPID') == props[d]['MainPID']
+              and p.get('NRestarts') == '0' and p.get('Result') == 'success',
+              f'{d}: still active, same MainPID, no restart, Result=success after the watchdog periods', p)
+    ck('Watchdog timeout' not in m.console_text(), 'no watchdog timeout in systemd\'s log')
+
+    # Stop the suite: everything stops cleanly, no failed unit.
+    r = m.systemctl('stop', 'procsync.target', timeout=60)
+    ck(r.returncode == 0, 'systemctl stop procsync.target: exit 0', r.stdout + r.stderr)
+    for u in list(units.values()) + ['procsync-api.socket', 'procsync.target']:
+        p = m.show(u, 'ActiveState', 'Result', 'ExecMainCode', 'ExecMainStatus')
+        good = p.get('ActiveState') == 'inactive' and p.get('Result', 'success') == 'success'
+        if u.endswith('.service'):
+            good = good and p.get('ExecMainCode') == '1' and p.get('ExecMainStatus') == '0'
+        ck(good, f'{u}: inactive, Result=success' + (', exited 0' if u.endswith('.service') else ''), p)
+    failed = m.systemctl('list-units', '--failed', '--no-legend', '--plain').stdout.strip()
+    ck(failed == '', 'no failed unit', failed)
+    return api_harness.failures == 0
+
+
+def daemons_of(doc):
+    """The daemons of /v1/status (top-level objects named after them) as {name: object}."""
+    if not isinstance(doc, dict):
+        return {}
+    return {d: doc[d] for d in ('scanner', 'matcher', 'exporter') if isinstance(doc.get(d), dict)}
+
+
+if __name__ == '__main__':
+    main()
