@@ -38,7 +38,8 @@ import threading
 import time
 import uuid
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests'))
+TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests')
+sys.path.insert(0, TESTS)
 import api_harness  # noqa: E402
 from api_harness import finish, skip  # noqa: E402
 
@@ -58,16 +59,33 @@ CAPS = {
 # unit directory into the hidden one.
 TARGETS = ['sysinit', 'basic', 'sockets', 'paths', 'timers', 'slices', 'local-fs', 'local-fs-pre', 'swap',
            'shutdown', 'network', 'network-pre', 'network-online', 'multi-user', 'umount', 'final', 'exit']
-CONFIG = """static_config:
+# The DeepFlow test server listens on this port inside the private network namespace (nothing else can).
+DEEPFLOW_PORT = 30035
+CONFIG = f"""static_config:
   os-proc-sync-enabled: true
   os-proc-socket-sync-interval: 1
   os-proc-socket-min-lifetime: 0
+  os-app-tag-exec: ['/etc/procsync/tags.sh']
+  os-app-tag-exec-user: nobody
 procsync:
   process_scan_interval: 1s
   exporter:
     sinks:
       - type: file
         path: /var/log/procsync/sink.jsonl
+      - type: deepflow
+        name: df
+        controller_ips: [127.0.0.1]
+        controller_port: {DEEPFLOW_PORT}
+"""
+# The tag command fails (exit 3) unless the matcher's child really became nobody with no capability left.
+TAGS_SH = """#!/bin/sh
+[ "$(id -u)" = 65534 ] && [ "$(id -g)" = 65534 ] || { echo "uid $(id -u) gid $(id -g)" >&2; exit 3; }
+grep -q '^CapEff:[[:space:]]*0*$' /proc/self/status || { grep ^Cap /proc/self/status >&2; exit 3; }
+grep -q '^CapAmb:[[:space:]]*0*$' /proc/self/status || { grep ^Cap /proc/self/status >&2; exit 3; }
+echo '- pid: 1'
+echo '  tags:'
+echo '    - {key: init, value: systemd}'
 """
 
 
@@ -148,6 +166,7 @@ def inner(cfg):
         shutil.copytree('/etc/ld.so.conf.d', etc + '/ld.so.conf.d')
     run('systemd-sysusers', '--root', R, cfg['sysusers'])
     write(etc + '/procsync/procsync.yaml', CONFIG, 0o640)
+    write(etc + '/procsync/tags.sh', TAGS_SH, 0o755)
     gid = next(int(line.split(':')[2]) for line in open(etc + '/group') if line.startswith('procsync:'))
     os.chown(etc + '/procsync/procsync.yaml', 0, gid)
     unitdir = etc + '/systemd/system'
@@ -278,6 +297,27 @@ class Machine:
                  'the namespace PID 1 to be forked')
         if self.unshare.poll() is None:
             self.pid1 = int(open(children).read().split()[0])
+        # The DeepFlow test server (tests/deepflow_server.py, real gRPC) in the namespace's network only.
+        self.deepflow = None
+        self.deepflow_state = os.path.join(tmp, 'deepflow-state.json')
+        if self.pid1:
+            net = ['nsenter', '--target', str(self.pid1), '--net', '--']
+            subprocess.run(net + ['ip', 'link', 'set', 'lo', 'up'], check=True)
+            self.deepflow = subprocess.Popen(
+                net + ['/usr/bin/python3', os.path.join(TESTS, 'deepflow_server.py'),
+                       '--proto', os.path.join(TESTS, '..', 'exporter', 'deepflow.proto'),
+                       '--state', self.deepflow_state, '--port', str(DEEPFLOW_PORT)],
+                stdout=subprocess.PIPE, text=True)
+            line = self.deepflow.stdout.readline()
+            if not line.startswith('PORT '):
+                raise RuntimeError(f'deepflow_server.py did not start: {line!r}')
+
+    def deepflow_doc(self):
+        try:
+            with open(self.deepflow_state) as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return None
 
     def _drain(self):
         while True:
@@ -328,6 +368,9 @@ class Machine:
         return int(status), body
 
     def kill(self):
+        if self.deepflow:
+            self.deepflow.kill()
+            self.deepflow.wait()
         if self.pid1:
             try:
                 os.kill(self.pid1, signal.SIGKILL)
@@ -509,15 +552,54 @@ def scenario(m, args):
             figures.update(daemons_of(json.loads(b))['scanner']['stats']['socket_figures'])
         except (KeyError, TypeError, ValueError):
             return False
-        return True
+        return figures.get('netns', 0) >= 2
     try:
-        wait(owner_source, 20, 'the scanner to scan sockets')
+        wait(owner_source, 20, 'the scanner to scan sockets in two network namespaces')
     except Exception:  # noqa: BLE001
         pass
     want_src = 'bpf' if args.bpf == 'yes' else 'fdwalk'
     ck(figures.get('owner_source') == want_src,
           f'scanner: socket_figures.owner_source = {want_src} under the unit', figures)
     ck(figures.get('fd_denied') == 0, 'scanner: no fd denied', figures)
+    ck(figures.get('netns', 0) >= 2 and figures.get('netns_failed') == 0,
+       'scanner: sockets of both network namespaces (procsync-api\'s PrivateNetwork=) dumped, setns() allowed '
+       'by RestrictNamespaces=net and the filter', figures)
+
+    # The tag command, run by the matcher as nobody with no capability left (else tags.sh exits 3).
+    tag = {}
+
+    def tagged():
+        _, b = m.http('http://localhost/v1/status', unix='/run/procsync/api.sock')
+        try:
+            tag.update(json.loads(b)['matcher']['tag_exec'])
+        except (KeyError, TypeError, ValueError):
+            return False
+        return tag.get('last_run') is not None
+    try:
+        wait(tagged, 20, 'a run of the tag command')
+    except Exception:  # noqa: BLE001
+        pass
+    ck(tag.get('ok') is True and tag.get('failures') == 0 and tag.get('entries', 0) >= 1,
+       'matcher: the tag command ran as nobody without capabilities (setresuid/capset in the sandbox)', tag)
+
+    # The DeepFlow sink: real gRPC to the test server, ctrl_ip from the route (AF_NETLINK).
+    sink = {}
+
+    def in_sync():
+        _, b = m.http('http://localhost/v1/status', unix='/run/procsync/api.sock')
+        try:
+            sink.update(next(x for x in json.loads(b)['exporter']['sinks'] if x.get('name') == 'df'))
+        except (KeyError, TypeError, ValueError, StopIteration):
+            return False
+        return sink.get('in_sync') is True
+    try:
+        wait(in_sync, 30, 'the deepflow sink in sync')
+    except Exception:  # noqa: BLE001
+        pass
+    ck(sink.get('in_sync') is True, 'exporter: the deepflow sink is in sync', sink)
+    agents = (m.deepflow_doc() or {}).get('agents', {})
+    ck(any(a.get('processes') for a in agents.values()), 'DeepFlow test server: an agent with processes',
+       list(agents))
 
     # The file sink under LogsDirectory=.
     try:
@@ -557,19 +639,20 @@ def scenario(m, args):
         ck(True, 'every daemon sent WATCHDOG=1 again (WatchdogSec=3s)')
     except Exception:  # noqa: BLE001
         ck(False, 'every daemon sent WATCHDOG=1 again (WatchdogSec=3s)', wd)
-    # Three more pings from each daemon: more than one watchdog period passes, in which a missing ping
-    # would have made systemd kill the daemon (checked next).
+    # Five more pings from each daemon (they ping every cycle, 1 s here, and at least every WatchdogSec/2):
+    # more than one watchdog period passes, in which a missing ping would have made systemd kill the daemon
+    # (checked next).
     seen_wd = {d: {wd[d]} for d in DAEMONS}
 
     def pinged():
         for d in DAEMONS:
             seen_wd[d].add(wd_stamp(d))
-        return all(len(v) >= 4 for v in seen_wd.values())
+        return all(len(v) >= 6 for v in seen_wd.values())
     try:
-        wait(pinged, 20, 'three more WATCHDOG=1 from every daemon')
+        wait(pinged, 30, 'five more WATCHDOG=1 from every daemon')
     except Exception:  # noqa: BLE001
         pass
-    ck(all(len(v) >= 4 for v in seen_wd.values()), 'three more WATCHDOG=1 from every daemon',
+    ck(all(len(v) >= 6 for v in seen_wd.values()), 'five more WATCHDOG=1 from every daemon',
        {d: len(v) for d, v in seen_wd.items()})
     for d in DAEMONS:
         p = m.show(units[d], 'ActiveState', 'MainPID', 'NRestarts', 'Result')
@@ -581,6 +664,12 @@ def scenario(m, args):
     # Stop the suite: everything stops cleanly, no failed unit.
     r = m.systemctl('stop', 'procsync.target', timeout=60)
     ck(r.returncode == 0, 'systemctl stop procsync.target: exit 0', r.stdout + r.stderr)
+    # The target stops first (it is ordered after the services); its stop job does not wait for theirs.
+    try:
+        wait(lambda: all(m.show(u, 'ActiveState').get('ActiveState') in ('inactive', 'failed')
+                         for u in units.values()), 40, 'every daemon stopped')
+    except Exception:  # noqa: BLE001
+        pass
     for u in list(units.values()) + ['procsync-api.socket', 'procsync.target']:
         p = m.show(u, 'ActiveState', 'Result', 'ExecMainCode', 'ExecMainStatus')
         good = p.get('ActiveState') == 'inactive' and p.get('Result', 'success') == 'success'
