@@ -458,21 +458,25 @@ def scenario(m, args):
         ck(False, 'unshare started the namespace', m.console_text())
         return False
 
-    # Boot: multi-user.target with procsync.target enabled.
-    state = {}
-
-    def booted():
-        r = m.systemctl('is-system-running', '--wait', timeout=60)
-        state['r'] = r.stdout.strip()
-        return r.stdout.strip() in ('running', 'degraded', 'maintenance', 'stopping')
+    # Boot: multi-user.target with procsync.target enabled. A systemd that never answers on its private
+    # socket could not boot here (a container without the privileges, a kernel without what it needs):
+    # skipped with systemd's console. One that answers must reach "running".
+    def answers():
+        if m.unshare.poll() is not None:
+            return 'gone'
+        r = m.systemctl('is-system-running')
+        return r.stdout.strip() not in ('', 'offline') and r.stdout.strip()
     try:
-        wait(booted, 60, 'systemd to boot')
-    except Exception as e:  # noqa: BLE001
-        ck(False, 'systemd boots in the private root', str(e))
-        return False
+        first = wait(answers, 30, 'systemd to answer')
+    except Exception:  # noqa: BLE001
+        first = 'gone'
+    if first == 'gone':
+        print(''.join('# ' + line for line in m.console_text().splitlines(True)[-40:]))
+        skip('systemd did not come up as PID 1 of the private namespaces here (its console above)')
+    r = m.systemctl('is-system-running', '--wait', timeout=60)
     failed = m.systemctl('list-units', '--failed', '--no-legend', '--plain').stdout.strip()
-    if not ck(state['r'] == 'running', f'systemd booted: is-system-running = running ({state["r"]})',
-                 failed):
+    if not ck(r.stdout.strip() == 'running', f'systemd booted: is-system-running = running ({r.stdout.strip()})',
+              failed):
         return False
 
     # Every daemon active through READY=1 (Type=notify: "active" only after READY=1).
@@ -608,27 +612,31 @@ def scenario(m, args):
     except Exception as e:  # noqa: BLE001
         ck(False, 'exporter: the file sink /var/log/procsync/sink.jsonl written', str(e))
 
-    # Reload: SIGHUP, RELOADING=1 then READY=1 seen by systemd (its debug log), same process.
+    # Reload (the matcher's, and the other two with ExecReload=): SIGHUP, RELOADING=1 then READY=1 seen by
+    # systemd (its debug log), the same process.
     m.systemctl('log-level', 'debug')
-    mark = len(m.console_text())
-    r = m.systemctl('reload', units['matcher'])
-    ck(r.returncode == 0, 'systemctl reload procsync-matcher: exit 0', r.stdout + r.stderr)
-    pat = re.compile(r'procsync-matcher\.service: Got notification message from PID (\d+) \((.*)\)')
-    seen = []
+    for d in ('matcher', 'scanner', 'exporter'):
+        mark = len(m.console_text())
+        r = m.systemctl('reload', units[d])
+        ck(r.returncode == 0, f'systemctl reload {units[d]}: exit 0', r.stdout + r.stderr)
+        pat = re.compile(re.escape(units[d]) + r': Got notification message from PID (\d+) \((.*)\)')
+        seen = []
 
-    def notified():
-        seen[:] = [mm.group(2) for mm in pat.finditer(m.console_text()[mark:])]
-        i = next((k for k, x in enumerate(seen) if 'RELOADING=1' in x), None)
-        return i is not None and any('READY=1' in x for x in seen[i + 1:] + [seen[i].split('RELOADING=1')[1]])
-    try:
-        wait(notified, 20, 'RELOADING=1 then READY=1 from the matcher')
-        ck(True, 'matcher: systemd got RELOADING=1, then READY=1')
-    except Exception:  # noqa: BLE001
-        ck(False, 'matcher: systemd got RELOADING=1, then READY=1', seen)
+        def notified():
+            seen[:] = [mm.group(2) for mm in pat.finditer(m.console_text()[mark:])]
+            i = next((k for k, x in enumerate(seen) if 'RELOADING=1' in x), None)
+            return i is not None and any('READY=1' in x
+                                         for x in seen[i + 1:] + [seen[i].split('RELOADING=1')[1]])
+        try:
+            wait(notified, 20, f'RELOADING=1 then READY=1 from {d}')
+            ck(True, f'{d}: systemd got RELOADING=1, then READY=1')
+        except Exception:  # noqa: BLE001
+            ck(False, f'{d}: systemd got RELOADING=1, then READY=1', seen)
+        p = m.show(units[d], 'ActiveState', 'SubState', 'MainPID', 'NRestarts')
+        ck(p.get('ActiveState') == 'active' and p.get('SubState') == 'running'
+           and p.get('MainPID') == props[d]['MainPID'] and p.get('NRestarts') == '0',
+           f'{d}: active/running after the reload, same MainPID, no restart', p)
     m.systemctl('log-level', 'info')
-    p = m.show(units['matcher'], 'ActiveState', 'SubState', 'MainPID', 'NRestarts')
-    ck(p.get('ActiveState') == 'active' and p.get('MainPID') == props['matcher']['MainPID']
-          and p.get('NRestarts') == '0', 'matcher: active after the reload, same MainPID, no restart', p)
 
     # The watchdog (3 s in the test's drop-in): pings keep coming, nothing is killed or restarted.
     def wd_stamp(d):
