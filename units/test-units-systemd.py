@@ -68,6 +68,9 @@ CONFIG = f"""static_config:
   os-app-tag-exec: ['/etc/procsync/tags.sh']
   os-app-tag-exec-user: nobody
 procsync:
+  # As in the README's example config: procctl run by a member of group procsync (not root) would look in
+  # ./var otherwise; the units pass --state-dir /var/lib/procsync to the daemons themselves.
+  state_dir: /var/lib/procsync
   process_scan_interval: 1s
   exporter:
     sinks:
@@ -350,7 +353,7 @@ class Machine:
         r = self.ns('cat', path)
         return r.stdout if r.returncode == 0 else None
 
-    def http(self, url, unix=None):
+    def http(self, url, unix=None, prefix=()):
         """GET url inside the network namespace, over the unix socket `unix` when given: (status, body)."""
         code = ('import http.client, socket, sys\n'
                 'class U(http.client.HTTPConnection):\n'
@@ -361,7 +364,7 @@ class Machine:
                 'c = U(host) if sys.argv[2] else http.client.HTTPConnection(host, timeout=20)\n'
                 'c.request("GET", path); r = c.getresponse()\n'
                 'sys.stdout.write(str(r.status) + "\\n" + r.read().decode())\n')
-        r = self.ns('/usr/bin/python3', '-c', code, url, unix or '')
+        r = self.ns(*prefix, '/usr/bin/python3', '-c', code, url, unix or '')
         if r.returncode != 0:
             return None, r.stderr
         status, _, body = r.stdout.partition('\n')
@@ -604,6 +607,25 @@ def scenario(m, args):
     agents = (m.deepflow_doc() or {}).get('agents', {})
     ck(any(a.get('processes') for a in agents.values()), 'DeepFlow test server: an agent with processes',
        list(agents))
+
+    # procctl (healthy now that the DeepFlow sink is in sync), as an administrator runs it next to the units (the installed config, /var/lib/procsync).
+    r = m.ns(os.path.join(args.bindir, 'procctl'), 'status')
+    ck(r.returncode == 0 and all(d in r.stdout for d in ('scanner', 'matcher', 'exporter')),
+       'procctl status: exit 0, every daemon listed', r.stdout[-1500:] + r.stderr[-1500:])
+    # A member of group procsync (README: may read state.db and use the API socket); nobody else may not.
+    gid_ps = next(line.split(':')[2] for line in m.read('/etc/group').splitlines()
+                  if line.startswith('procsync:'))
+    member = ['setpriv', '--reuid=65534', '--regid=65534', f'--groups={gid_ps}', '--inh-caps=-all', '--']
+    r = m.ns(*member, os.path.join(args.bindir, 'procctl'), 'status')
+    ck(r.returncode == 0 and 'scanner' in r.stdout, 'procctl status as nobody in group procsync: exit 0',
+       r.stdout[-1500:] + r.stderr[-1500:])
+    st, body = m.http('http://localhost/healthz', unix='/run/procsync/api.sock', prefix=member)
+    ck(st == 200, 'the API socket as nobody in group procsync: 200', body)
+    st, body = m.http('http://localhost/healthz', unix='/run/procsync/api.sock',
+                      prefix=['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all',
+                              '--'])
+    ck(st is None and 'Permission denied' in body, 'the API socket as nobody outside the group: refused',
+       (st, body[-300:]))
 
     # The file sink under LogsDirectory=.
     try:
