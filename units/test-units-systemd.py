@@ -310,7 +310,8 @@ class Machine:
                 net + ['/usr/bin/python3', os.path.join(TESTS, 'deepflow_server.py'),
                        '--proto', os.path.join(TESTS, '..', 'exporter', 'deepflow.proto'),
                        '--state', self.deepflow_state, '--port', str(DEEPFLOW_PORT)],
-                stdout=subprocess.PIPE, text=True)
+                stdout=subprocess.PIPE, text=True,
+                preexec_fn=lambda: ctypes.CDLL(None).prctl(1, signal.SIGKILL))  # dies with this test
             line = self.deepflow.stdout.readline()
             if not line.startswith('PORT '):
                 raise RuntimeError(f'deepflow_server.py did not start: {line!r}')
@@ -690,6 +691,21 @@ def scenario(m, args):
               and p.get('NRestarts') == '0' and p.get('Result') == 'success',
               f'{d}: still active, same MainPID, no restart, Result=success after the watchdog periods', p)
     ck('Watchdog timeout' not in m.console_text(), 'no watchdog timeout in systemd\'s log')
+
+    # Restart=on-failure: a daemon killed by SIGKILL is started again (RestartSec=2s), READY=1 again.
+    r = m.systemctl('kill', '--signal=SIGKILL', units['exporter'])
+    ck(r.returncode == 0, 'systemctl kill --signal=SIGKILL procsync-exporter', r.stdout + r.stderr)
+    p = {}
+
+    def restarted():
+        p.update(m.show(units['exporter'], 'ActiveState', 'SubState', 'MainPID', 'NRestarts'))
+        return p.get('NRestarts') == '1' and p.get('ActiveState') == 'active' and p.get('SubState') == 'running'
+    try:
+        wait(restarted, 20, 'the exporter restarted')
+    except Exception:  # noqa: BLE001
+        pass
+    ck(restarted() and p.get('MainPID') != props['exporter']['MainPID'],
+       'exporter: restarted once after SIGKILL (Restart=on-failure), active/running with a new MainPID', p)
 
     # Stop the suite: everything stops cleanly, no failed unit.
     r = m.systemctl('stop', 'procsync.target', timeout=60)
