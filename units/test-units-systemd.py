@@ -479,7 +479,8 @@ def scenario(m, args):
         skip('systemd did not come up as PID 1 of the private namespaces here (its console above)')
     r = m.systemctl('is-system-running', '--wait', timeout=60)
     failed = m.systemctl('list-units', '--failed', '--no-legend', '--plain').stdout.strip()
-    if not ck(r.stdout.strip() == 'running', f'systemd booted: is-system-running = running ({r.stdout.strip()})',
+    running = r.stdout.strip()
+    if not ck(running == 'running', f'systemd booted: is-system-running = running ({running})',
               failed):
         return False
 
@@ -570,8 +571,8 @@ def scenario(m, args):
           f'scanner: socket_figures.owner_source = {want_src} under the unit', figures)
     ck(figures.get('fd_denied') == 0, 'scanner: no fd denied', figures)
     ck(figures.get('netns', 0) >= 2 and figures.get('netns_failed') == 0,
-       'scanner: sockets of both network namespaces (procsync-api\'s PrivateNetwork=) dumped, setns() allowed '
-       'by RestrictNamespaces=net and the filter', figures)
+       'scanner: sockets of both network namespaces (procsync-api\'s PrivateNetwork=) dumped, setns() '
+       'allowed by RestrictNamespaces=net and the filter', figures)
 
     # The tag command, run by the matcher as nobody with no capability left (else tags.sh exits 3).
     tag = {}
@@ -609,7 +610,8 @@ def scenario(m, args):
     ck(any(a.get('processes') for a in agents.values()), 'DeepFlow test server: an agent with processes',
        list(agents))
 
-    # procctl (healthy now that the DeepFlow sink is in sync), as an administrator runs it next to the units (the installed config, /var/lib/procsync).
+    # procctl (healthy now that the DeepFlow sink is in sync), as an administrator runs it next to the
+    # units: the installed config, /var/lib/procsync.
     r = m.ns(os.path.join(args.bindir, 'procctl'), 'status')
     ck(r.returncode == 0 and all(d in r.stdout for d in ('scanner', 'matcher', 'exporter')),
        'procctl status: exit 0, every daemon listed', r.stdout[-1500:] + r.stderr[-1500:])
@@ -622,9 +624,8 @@ def scenario(m, args):
        r.stdout[-1500:] + r.stderr[-1500:])
     st, body = m.http('http://localhost/healthz', unix='/run/procsync/api.sock', prefix=member)
     ck(st == 200, 'the API socket as nobody in group procsync: 200', body)
-    st, body = m.http('http://localhost/healthz', unix='/run/procsync/api.sock',
-                      prefix=['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all',
-                              '--'])
+    outsider = ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', '--inh-caps=-all', '--']
+    st, body = m.http('http://localhost/healthz', unix='/run/procsync/api.sock', prefix=outsider)
     ck(st is None and 'Permission denied' in body, 'the API socket as nobody outside the group: refused',
        (st, body[-300:]))
 
@@ -699,7 +700,8 @@ def scenario(m, args):
 
     def restarted():
         p.update(m.show(units['exporter'], 'ActiveState', 'SubState', 'MainPID', 'NRestarts'))
-        return p.get('NRestarts') == '1' and p.get('ActiveState') == 'active' and p.get('SubState') == 'running'
+        return (p.get('NRestarts') == '1' and p.get('ActiveState') == 'active'
+                and p.get('SubState') == 'running')
     try:
         wait(restarted, 20, 'the exporter restarted')
     except Exception:  # noqa: BLE001
