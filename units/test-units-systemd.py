@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
 # Boots a real systemd (the machine's /lib/systemd/systemd) with the built units and daemons installed, and
 # checks that the units work as written: every service reaches active through READY=1, the sandbox and
-# capabilities of each unit apply to its daemon, the API socket activates procsync-api, reload and the
-# watchdog work, and stopping procsync.target leaves no failed unit.
+# capabilities of each unit apply to its daemon (User=, CapEff/CapPrm/CapBnd, NoNewPrivs, seccomp), and
+# what needs them still works inside it: the scanner's BPF owner iterator and setns() into procsync-api's
+# private netns, the matcher's tag command as nobody, the exporter's DeepFlow sink (real gRPC to
+# tests/deepflow_server.py, started in the private netns) and file sink under LogsDirectory=. The API
+# socket activates procsync-api (unix socket, mode 0660 group procsync, and 127.0.0.1:9930); procctl works
+# as root and as a member of group procsync; reload, the watchdog and Restart=on-failure work; stopping
+# procsync.target leaves no failed unit.
 #
 # systemd runs as PID 1 of private PID, mount, network, cgroup, UTS and IPC namespaces, on a PRIVATE
 # MINIMAL ROOT, never on the host's: a tmpfs (inside the new mount namespace only) with read-only binds of
