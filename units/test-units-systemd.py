@@ -453,7 +453,12 @@ def main():
                 print('# ---- console (systemd)')
                 print(''.join('# ' + line for line in m.console_text().splitlines(True)[-120:]))
         remove_cgroup(cgroup)
-        ck(not os.path.exists(cgroup), 'the test cgroup is removed')
+        ck(not os.path.exists(cgroup), 'the test cgroup is removed (no process of the namespace is left)')
+        with open('/proc/self/mountinfo') as f:
+            leaked = [line for line in f if tmp in line]
+        ck(not leaked, 'no mount of the private root in the host\'s mount namespace', leaked)
+        if m and m.deepflow:
+            ck(m.deepflow.poll() is not None, 'the DeepFlow test server is gone')
         if ok:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
