@@ -581,9 +581,10 @@ def scenario(m, args):
     want_src = 'fdwalk'
     if args.bpf == 'yes':
         scanner = os.path.join(args.bindir, 'procsync-scanner')
-        r = m.ns('/usr/bin/env', 'ASAN_OPTIONS=detect_leaks=0', scanner, '--once', '-c', '/etc/procsync/procsync.yaml', '--state-dir', '/tmp/control-scan')
-        q = m.ns('/usr/bin/python3', '-c', 'import sqlite3; print(sqlite3.connect("/tmp/control-scan/state.db")'
-                 '.execute("SELECT stats FROM scan_daemon").fetchone()[0])')
+        r = m.ns('/usr/bin/env', 'ASAN_OPTIONS=detect_leaks=0', scanner, '--once',
+                 '-c', '/etc/procsync/procsync.yaml', '--state-dir', '/tmp/control-scan')
+        q = m.ns('/usr/bin/python3', '-c', 'import sqlite3; print(sqlite3.connect('
+                 '"/tmp/control-scan/state.db").execute("SELECT stats FROM scan_daemon").fetchone()[0])')
         try:
             want_src = json.loads(q.stdout)['socket_figures']['owner_source']
         except (KeyError, TypeError, ValueError):
