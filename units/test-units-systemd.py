@@ -685,6 +685,33 @@ def scenario(m, args):
            f'{d}: active/running after the reload, same MainPID, no restart', p)
     m.systemctl('log-level', 'info')
 
+    # A reload to an invalid config keeps the old one and says so in STATUS= (systemctl status); fixing the
+    # file and reloading clears it.
+    conf = '/etc/procsync/procsync.yaml'
+    m.ns('sh', '-c', f'cp -p {conf} {conf}.good && printf "procsync:\\n  process_scan_interval: [\\n" > {conf}')
+    r = m.systemctl('reload', units['matcher'])
+    st = {}
+
+    def status_has(pred):
+        st.update(m.show(units['matcher'], 'StatusText', 'ActiveState', 'MainPID', 'NRestarts'))
+        return pred(st.get('StatusText', ''))
+    try:
+        wait(lambda: status_has(lambda t: 'configuration error' in t.lower()), 20, 'STATUS= with the error')
+    except Exception:  # noqa: BLE001
+        pass
+    ck(r.returncode == 0 and 'configuration error' in st.get('StatusText', '').lower()
+       and st.get('ActiveState') == 'active' and st.get('MainPID') == props['matcher']['MainPID']
+       and st.get('NRestarts') == '0',
+       'matcher: reload to an invalid config: still active, same process, STATUS= names the error', st)
+    m.ns('mv', f'{conf}.good', conf)
+    m.systemctl('reload', units['matcher'])
+    try:
+        wait(lambda: status_has(lambda t: 'configuration' not in t.lower() or 'reloaded' in t), 20,
+             'STATUS= without the error')
+    except Exception:  # noqa: BLE001
+        pass
+    ck('error' not in st.get('StatusText', '').lower(), 'matcher: the fixed config reloaded, the error gone', st)
+
     # The watchdog (3 s in the test's drop-in): pings keep coming, nothing is killed or restarted.
     def wd_stamp(d):
         return m.show(units[d], 'WatchdogTimestampMonotonic').get('WatchdogTimestampMonotonic')
