@@ -342,8 +342,21 @@ class Machine:
         with open(self.console_path, 'rb') as f:
             return f.read().decode(errors='replace').replace('\r', '')
 
+    def private(self):
+        """Whether the namespace's PID 1 is systemd on the private root. Until then entering its mount
+        namespace would give the host's root (and a host systemd's /run/systemd/private): never done."""
+        try:
+            exe = os.readlink(f'/proc/{self.pid1}/exe')
+            root = os.stat(f'/proc/{self.pid1}/root')
+        except OSError:
+            return False
+        host = os.stat('/')
+        return exe.endswith('/systemd/systemd') and (root.st_dev, root.st_ino) != (host.st_dev, host.st_ino)
+
     def ns(self, *cmd, timeout=30):
         """Runs cmd inside the namespaces (root, PID and network of the booted systemd)."""
+        if not self.private():
+            raise RuntimeError('the namespace\'s PID 1 is not systemd on the private root')
         return subprocess.run(['nsenter', '--target', str(self.pid1), '--mount', '--pid', '--net', '--uts',
                                '--ipc', '--'] + list(cmd), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True, timeout=timeout)
@@ -478,12 +491,17 @@ def scenario(m, args):
     def answers():
         if m.unshare.poll() is not None:
             return 'gone'
+        if not m.private():
+            return False
         r = m.systemctl('is-system-running')
         return r.stdout.strip() not in ('', 'offline') and r.stdout.strip()
     try:
         first = wait(answers, 30, 'systemd to answer')
     except Exception:  # noqa: BLE001
         first = 'gone'
+    if first == 'gone' and 'Traceback' in m.console_text():
+        ck(False, 'the private root is built (inner setup)', m.console_text()[-3000:])
+        return False
     if first == 'gone':
         print(''.join('# ' + line for line in m.console_text().splitlines(True)[-40:]))
         skip('systemd did not come up as PID 1 of the private namespaces here (its console above)')
