@@ -187,6 +187,10 @@ def main():
     try:
         check("the DeepFlow test server started", line.startswith("PORT "), line)
         config = write_config(tmp, state, tags, receiver.url, int(line.split()[1]), api_port, root)
+        # The four start at once: procsync-api binds its unix socket in the state directory, which the
+        # scanner would create only once it gets that far (slow under valgrind). `procctl run` starts the
+        # others after the scanner is ready, systemd creates StateDirectory= first; here the test does.
+        os.makedirs(state, mode=0o755, exist_ok=True)
         for binary, args in ((SCANNER, []), (MATCHER, []), (EXPORTER, []), (API, [])):
             daemons.append(Daemon(tmp, binary, ["-c", config, *args]))
         api = daemons[3]
