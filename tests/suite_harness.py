@@ -141,17 +141,18 @@ class Suite:
 class DeepflowTestServer:
     """tests/deepflow_server.py (the gRPC stand-in for a DeepFlow controller) as a child process, its state
     file in `directory` (a stale one removed first). port 0: any free port; `.port` is the one it serves on.
-    doc() is its last recorded state (None before the first write), agent(key) one agent's entry."""
+    doc() is its last recorded state (None before the first write), agent(key) one agent's entry.
+    prefix: argv run before it (e.g. nsenter into another network namespace); preexec_fn as for Popen."""
 
-    def __init__(self, directory, port=0, tests_dir=None):
+    def __init__(self, directory, port=0, tests_dir=None, prefix=(), preexec_fn=None):
         tests_dir = tests_dir or os.path.dirname(os.path.abspath(__file__))
         self.state = os.path.join(directory, "deepflow-state.json")
         if os.path.exists(self.state):
             os.unlink(self.state)
         proto = os.path.join(os.path.dirname(tests_dir), "exporter", "deepflow.proto")
-        self.proc = subprocess.Popen(["/usr/bin/python3", os.path.join(tests_dir, "deepflow_server.py"),
+        self.proc = subprocess.Popen([*prefix, "/usr/bin/python3", os.path.join(tests_dir, "deepflow_server.py"),
                                       "--proto", proto, "--state", self.state, "--port", str(port)],
-                                     stdout=subprocess.PIPE, text=True)
+                                     stdout=subprocess.PIPE, text=True, preexec_fn=preexec_fn)
         line = self.proc.stdout.readline()
         if not line.startswith("PORT "):
             raise RuntimeError(f"deepflow_server.py did not start: {line!r}")

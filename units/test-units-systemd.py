@@ -47,6 +47,7 @@ TESTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'tests')
 sys.path.insert(0, TESTS)
 import api_harness  # noqa: E402
 from api_harness import finish, skip  # noqa: E402
+from suite_harness import DeepflowTestServer  # noqa: E402
 
 SYSTEMD = '/lib/systemd/system'
 SYSTEMD_BIN = '/lib/systemd/systemd'
@@ -307,26 +308,15 @@ class Machine:
             self.pid1 = int(open(children).read().split()[0])
         # The DeepFlow test server (tests/deepflow_server.py, real gRPC) in the namespace's network only.
         self.deepflow = None
-        self.deepflow_state = os.path.join(tmp, 'deepflow-state.json')
         if self.pid1:
             net = ['nsenter', '--target', str(self.pid1), '--net', '--']
             subprocess.run(net + ['ip', 'link', 'set', 'lo', 'up'], check=True)
-            self.deepflow = subprocess.Popen(
-                net + ['/usr/bin/python3', os.path.join(TESTS, 'deepflow_server.py'),
-                       '--proto', os.path.join(TESTS, '..', 'exporter', 'deepflow.proto'),
-                       '--state', self.deepflow_state, '--port', str(DEEPFLOW_PORT)],
-                stdout=subprocess.PIPE, text=True,
+            self.deepflow = DeepflowTestServer(
+                tmp, DEEPFLOW_PORT, tests_dir=TESTS, prefix=net,
                 preexec_fn=lambda: ctypes.CDLL(None).prctl(1, signal.SIGKILL))  # dies with this test
-            line = self.deepflow.stdout.readline()
-            if not line.startswith('PORT '):
-                raise RuntimeError(f'deepflow_server.py did not start: {line!r}')
 
     def deepflow_doc(self):
-        try:
-            with open(self.deepflow_state) as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return None
+        return self.deepflow.doc() if self.deepflow else None
 
     def _drain(self):
         while True:
@@ -391,8 +381,8 @@ class Machine:
 
     def kill(self):
         if self.deepflow:
-            self.deepflow.kill()
-            self.deepflow.wait()
+            self.deepflow.proc.kill()
+            self.deepflow.proc.wait()
         if self.pid1:
             try:
                 os.kill(self.pid1, signal.SIGKILL)
@@ -471,7 +461,7 @@ def main():
             leaked = [line for line in f if tmp in line]
         ck(not leaked, 'no mount of the private root in the host\'s mount namespace', leaked)
         if m and m.deepflow:
-            ck(m.deepflow.poll() is not None, 'the DeepFlow test server is gone')
+            ck(m.deepflow.proc.poll() is not None, 'the DeepFlow test server is gone')
         if ok:
             shutil.rmtree(tmp, ignore_errors=True)
         else:
